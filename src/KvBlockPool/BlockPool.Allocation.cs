@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool;
+
+/// <content>Allocating blocks for one layer, or for every layer at once.</content>
+public sealed partial class BlockPool
+{
+    /// <summary>Allocates one block for <paramref name="agent"/> on <paramref name="layer"/>, appended to the agent's list for that layer.</summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="layer">The layer, from 0 to <c>Spec.Layers - 1</c>.</param>
+    /// <returns>The block's handle.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">No block is available; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public KvBlock Allocate(AgentId agent, int layer)
+    {
+        KvBlock block = default;
+        AllocateCore(agent, layer, new Span<KvBlock>(ref block), throwOnExhaustion: true);
+        return block;
+    }
+
+    /// <summary>Allocates <paramref name="count"/> blocks for <paramref name="agent"/> on <paramref name="layer"/>: all of them or none.</summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="layer">The layer.</param>
+    /// <param name="count">How many blocks, at least 1.</param>
+    /// <returns>The handles, in the order they were appended to the agent's list.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> or <paramref name="count"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Fewer than <paramref name="count"/> blocks are available; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public KvBlock[] Allocate(AgentId agent, int layer, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        var blocks = new KvBlock[count];
+        AllocateCore(agent, layer, blocks, throwOnExhaustion: true);
+        return blocks;
+    }
+
+    /// <summary>
+    /// Allocates <c>destination.Length</c> blocks for <paramref name="agent"/> on <paramref name="layer"/> into a
+    /// buffer the caller supplies: all of them or none. Allocates nothing on the managed heap once the agent's
+    /// list has room.
+    /// </summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="layer">The layer.</param>
+    /// <param name="destination">Receives the handles; its length is the count (at least 1).</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Not enough blocks are available; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public void Allocate(AgentId agent, int layer, Span<KvBlock> destination) =>
+        AllocateCore(agent, layer, destination, throwOnExhaustion: true);
+
+    /// <summary>Like <see cref="Allocate(AgentId, int, Span{KvBlock})"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="layer">The layer.</param>
+    /// <param name="destination">Receives the handles; its length is the count (at least 1).</param>
+    /// <returns><see langword="true"/> if every block was allocated; <see langword="false"/> if too few were available (nothing changed).</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public bool TryAllocate(AgentId agent, int layer, Span<KvBlock> destination) =>
+        AllocateCore(agent, layer, destination, throwOnExhaustion: false);
+
+    /// <summary>
+    /// Allocates <paramref name="blocksPerLayer"/> blocks on every layer for <paramref name="agent"/> in one atomic
+    /// step: every layer or none. The common admission path.
+    /// </summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
+    /// <returns>The handles, layer-major: layer 0's blocks first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public KvBlock[] AllocateAllLayers(AgentId agent, int blocksPerLayer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
+        var blocks = new KvBlock[checked(blocksPerLayer * Spec.Layers)];
+        AllocateAllLayersCore(agent, blocksPerLayer, blocks, throwOnExhaustion: true);
+        return blocks;
+    }
+
+    /// <summary>Allocates <paramref name="blocksPerLayer"/> blocks on every layer into a caller-supplied buffer, atomically.</summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
+    /// <param name="destination">Receives the handles, layer-major; its length must be <c>blocksPerLayer * Spec.Layers</c>.</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> has the wrong length.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public void AllocateAllLayers(AgentId agent, int blocksPerLayer, Span<KvBlock> destination) =>
+        AllocateAllLayersCore(agent, blocksPerLayer, destination, throwOnExhaustion: true);
+
+    /// <summary>Like <see cref="AllocateAllLayers(AgentId, int, Span{KvBlock})"/>, but reports exhaustion by returning <see langword="false"/>.</summary>
+    /// <param name="agent">The owner.</param>
+    /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
+    /// <param name="destination">Receives the handles, layer-major; its length must be <c>blocksPerLayer * Spec.Layers</c>.</param>
+    /// <returns><see langword="true"/> if every layer got its blocks; <see langword="false"/> if too few were available (nothing changed).</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> has the wrong length.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public bool TryAllocateAllLayers(AgentId agent, int blocksPerLayer, Span<KvBlock> destination) =>
+        AllocateAllLayersCore(agent, blocksPerLayer, destination, throwOnExhaustion: false);
+
+    private bool AllocateCore(AgentId agent, int layer, Span<KvBlock> destination, bool throwOnExhaustion)
+    {
+        int count = destination.Length;
+        if (count == 0)
+        {
+            ThrowHelper.ThrowEmptyDestination(nameof(destination));
+        }
+
+        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        int available, capacity;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            ValidateLayer(layer);
+            available = _freeCount;
+            if (available >= count)
+            {
+                _diag?.VerifyPoisonOnTop(this, count);
+                OwnerRecord record = PrepareAgentRecord(agent, out bool isNew);
+                record.Layers[layer].EnsureRoomFor(count);
+                if (isNew)
+                {
+                    RegisterAgent(record);
+                }
+
+                PopInto(record, layer, destination, trace);
+                PublishCounts();
+                capacity = -1;
+            }
+            else
+            {
+                capacity = _freeStack.Length;
+            }
+        }
+
+        return Completed(count, available, capacity, throwOnExhaustion);
+    }
+
+    private bool AllocateAllLayersCore(AgentId agent, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
+        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        int total, available, capacity;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            int layers = _spec.Layers;
+            long wanted = (long)blocksPerLayer * layers;
+            if (destination.Length != wanted)
+            {
+                ThrowHelper.ThrowDestinationLength(nameof(destination), wanted, destination.Length, blocksPerLayer, layers);
+            }
+
+            total = (int)wanted;
+            available = _freeCount;
+            if (available >= total)
+            {
+                _diag?.VerifyPoisonOnTop(this, total);
+                OwnerRecord record = PrepareAgentRecord(agent, out bool isNew);
+                for (int layer = 0; layer < layers; layer++)
+                {
+                    record.Layers[layer].EnsureRoomFor(blocksPerLayer);
+                }
+
+                if (isNew)
+                {
+                    RegisterAgent(record);
+                }
+
+                for (int layer = 0; layer < layers; layer++)
+                {
+                    PopInto(record, layer, destination.Slice(layer * blocksPerLayer, blocksPerLayer), trace);
+                }
+
+                PublishCounts();
+                capacity = -1;
+            }
+            else
+            {
+                capacity = _freeStack.Length;
+            }
+        }
+
+        return Completed(total, available, capacity, throwOnExhaustion);
+    }
+
+    /// <summary>After the gate: records the outcome; <paramref name="capacity"/> is -1 when the allocation succeeded.</summary>
+    private bool Completed(int requested, int available, int capacity, bool throwOnExhaustion)
+    {
+        if (capacity < 0)
+        {
+            _metrics.Allocated(requested);
+            return true;
+        }
+
+        _metrics.AllocationFailed();
+        if (throwOnExhaustion)
+        {
+            throw new BlockPoolExhaustedException(requested, available, capacity);
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Pops <c>destination.Length</c> blocks onto <paramref name="record"/>'s list for <paramref name="layer"/>.
+    /// The caller holds the gate, has checked availability and has made room in the list: nothing here can fail.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PopInto(OwnerRecord record, int layer, Span<KvBlock> destination, StackTrace? trace)
+    {
+        ref BlockList list = ref record.Layers[layer];
+        int[] freeStack = _freeStack;
+        uint[] generation = _generation;
+        int[] owner = _owner;
+        int free = _freeCount;
+        int slot = record.Slot;
+        int stamp = _stamp;
+        for (int i = 0; i < destination.Length; i++)
+        {
+            int id = freeStack[--free];
+            uint gen = ++generation[id];
+            owner[id] = slot;
+            list.AddUnchecked(id);
+            destination[i] = new KvBlock(id, layer, gen, stamp);
+        }
+
+        _freeCount = free;
+        record.BlockCount += destination.Length;
+        _diag?.OnAllocated(destination, trace);
+    }
+
+    /// <summary>Finds the agent's record, or rents a fresh one that is not yet registered (so a failure before registration leaves no trace).</summary>
+    private OwnerRecord PrepareAgentRecord(AgentId agent, out bool isNew)
+    {
+        if (_agents.TryGetValue(agent, out OwnerRecord? record))
+        {
+            isNew = false;
+            return record;
+        }
+
+        isNew = true;
+        record = RentRecord();
+        record.Agent = agent;
+        return record;
+    }
+
+    private void RegisterAgent(OwnerRecord record)
+    {
+        RegisterSlot(record);
+        _agents.Add(record.Agent, record);
+        Volatile.Write(ref _agentCount, _agents.Count);
+    }
+
+    private void UnregisterAgent(OwnerRecord record)
+    {
+        _agents.Remove(record.Agent);
+        UnregisterSlot(record);
+        Volatile.Write(ref _agentCount, _agents.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ValidateLayer(int layer)
+    {
+        if ((uint)layer >= (uint)_spec.Layers)
+        {
+            ThrowHelper.ThrowLayerOutOfRange(layer, _spec.Layers);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Numerics;
+
+namespace KvBlockPool.Internal;
+
+/// <summary>Where every block of one configuration lives: capacity, stride, slabs, guard bytes. Computed once and validated.</summary>
+internal readonly record struct BlockLayout(
+    int Capacity,
+    int BlocksPerSlab,
+    int SlabCount,
+    long Stride,
+    int BytesPerBlock,
+    int GuardBytes,
+    int Alignment)
+{
+    /// <summary>Guard bytes kept after every block in diagnostics mode; one cache line.</summary>
+    public const int DiagnosticsGuardBytes = 64;
+
+    public long SlabBytes => Stride * BlocksPerSlab;
+
+    public long TotalBytes => SlabBytes * SlabCount;
+
+    public static BlockLayout Resolve(BlockPoolOptions options, KvCacheSpec spec, bool diagnostics)
+    {
+        int alignment = options.Alignment == 0 ? Environment.SystemPageSize : options.Alignment;
+        if (alignment < 16 || alignment > 1024 * 1024 || !BitOperations.IsPow2(alignment))
+        {
+            throw Invalid(nameof(options.Alignment), $"Alignment {options.Alignment} is not a power of two between 16 and 1048576 bytes. Use 0 for the page size, or 64 for a cache line.");
+        }
+
+        int guard = diagnostics ? DiagnosticsGuardBytes : 0;
+        long stride = RoundUp(spec.BytesPerBlock + (long)guard, alignment);
+
+        int capacity;
+        if (options.CapacityBlocks is int blocks)
+        {
+            if (options.CapacityBytes is not null)
+            {
+                throw Invalid(nameof(options.CapacityBlocks), "Both CapacityBlocks and CapacityBytes are set. Set exactly one.");
+            }
+
+            if (blocks < 1)
+            {
+                throw Invalid(nameof(options.CapacityBlocks), $"CapacityBlocks is {blocks}. It must be at least 1.");
+            }
+
+            capacity = blocks;
+        }
+        else if (options.CapacityBytes is long bytes)
+        {
+            long fit = bytes / stride;
+            if (fit < 1)
+            {
+                throw Invalid(nameof(options.CapacityBytes), $"CapacityBytes {bytes} does not hold even one block of {stride} bytes ({spec}). Raise the budget or use a smaller spec.");
+            }
+
+            capacity = (int)Math.Min(fit, MaxCapacity);
+        }
+        else
+        {
+            throw Invalid(nameof(options.CapacityBlocks), "No capacity was given. Set CapacityBlocks (a block count) or CapacityBytes (a native-memory budget).");
+        }
+
+        if (capacity > MaxCapacity)
+        {
+            throw Invalid(nameof(options.CapacityBlocks), $"CapacityBlocks {capacity} exceeds the maximum of {MaxCapacity}.");
+        }
+
+        int perSlab = options.BlocksPerSlab;
+        if (perSlab < 0)
+        {
+            throw Invalid(nameof(options.BlocksPerSlab), $"BlocksPerSlab is {perSlab}. Use 0 to let the pool choose, or a positive count.");
+        }
+
+        if (perSlab == 0)
+        {
+            perSlab = (int)Math.Clamp(BlockPoolOptions.DefaultSlabBytes / stride, 1, capacity);
+        }
+
+        perSlab = Math.Min(perSlab, capacity);
+        int slabCount = (int)(((long)capacity + perSlab - 1) / perSlab);
+        var layout = new BlockLayout(capacity, perSlab, slabCount, stride, spec.BytesPerBlock, guard, alignment);
+
+        long physical = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (physical > 0 && layout.TotalBytes > physical)
+        {
+            throw Invalid(
+                options.CapacityBytes is null ? nameof(options.CapacityBlocks) : nameof(options.CapacityBytes),
+                $"The pool would take {layout.TotalBytes} bytes of native memory ({capacity} blocks of {stride} bytes), more than the {physical} bytes this process may use. Lower the capacity.");
+        }
+
+        return layout;
+    }
+
+    /// <summary>The largest capacity: block ids and counts are <see cref="int"/>, and the free stack is one array.</summary>
+    internal const int MaxCapacity = 1 << 30;
+
+    private static long RoundUp(long value, int alignment) => (value + alignment - 1) & ~((long)alignment - 1);
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2208", Justification = "The invalid value is a property of the options argument, which the message names.")]
+    private static ArgumentException Invalid(string property, string message) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"BlockPoolOptions.{property}: {message}"), "options");
+}

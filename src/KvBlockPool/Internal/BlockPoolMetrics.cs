@@ -1,0 +1,87 @@
+using System.Diagnostics.Metrics;
+
+namespace KvBlockPool.Internal;
+
+/// <summary>
+/// The pool's <see cref="System.Diagnostics.Metrics"/> instruments. Counters are updated outside the gate and
+/// only when a listener is attached (<see cref="Instrument.Enabled"/>); gauges are observed on demand from
+/// the lock-free counters, so with no listener the hot path pays one field read per call.
+/// </summary>
+internal sealed class BlockPoolMetrics : IDisposable
+{
+    /// <summary>The meter's name; listen to it with a <see cref="MeterListener"/> or <c>dotnet-counters</c>.</summary>
+    public const string MeterName = "KvBlockPool";
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly KeyValuePair<string, object?> _poolTag;
+    private readonly Counter<long> _allocated;
+    private readonly Counter<long> _freed;
+    private readonly Counter<long> _failures;
+    private readonly Counter<long> _rollbacks;
+
+    public BlockPoolMetrics(BlockPool pool, IMeterFactory? factory, string poolName)
+    {
+        // A factory may hand several pools the same meter, so only a meter we created ourselves is ours to dispose.
+        _ownsMeter = factory is null;
+        _meter = factory?.Create(new MeterOptions(MeterName)) ?? new Meter(MeterName);
+        _poolTag = new KeyValuePair<string, object?>("kvblockpool.pool.name", poolName);
+
+        _allocated = _meter.CreateCounter<long>("kvblockpool.blocks.allocated", "{block}", "Blocks handed out.");
+        _freed = _meter.CreateCounter<long>("kvblockpool.blocks.freed", "{block}", "Blocks returned (freed, agents released, scopes rolled back).");
+        _failures = _meter.CreateCounter<long>("kvblockpool.allocation.failures", "{failure}", "Allocations refused because too few blocks were available.");
+        _rollbacks = _meter.CreateCounter<long>("kvblockpool.scope.rollbacks", "{rollback}", "Allocation scopes disposed without a commit.");
+
+        _meter.CreateObservableUpDownCounter("kvblockpool.blocks.in_use", () => Observe(pool, s => s.Allocated), "{block}", "Blocks allocated now.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.blocks.available", () => Observe(pool, s => s.Available), "{block}", "Blocks available now.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.bytes.in_use", () => Observe(pool, s => s.AllocatedBytes), "By", "Data bytes in allocated blocks.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.bytes.available", () => Observe(pool, s => s.AvailableBytes), "By", "Data bytes in available blocks.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.agents", () => Observe(pool, s => s.Agents), "{agent}", "Agents holding blocks.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.native.bytes", () => Observe(pool, _ => pool.NativeBytes), "By", "Native bytes the pool holds, padding and guards included.");
+    }
+
+    public void Allocated(int blocks)
+    {
+        if (_allocated.Enabled)
+        {
+            _allocated.Add(blocks, _poolTag);
+        }
+    }
+
+    public void Freed(int blocks)
+    {
+        if (_freed.Enabled && blocks > 0)
+        {
+            _freed.Add(blocks, _poolTag);
+        }
+    }
+
+    public void AllocationFailed()
+    {
+        if (_failures.Enabled)
+        {
+            _failures.Add(1, _poolTag);
+        }
+    }
+
+    public void RolledBack(int blocks)
+    {
+        if (_rollbacks.Enabled)
+        {
+            _rollbacks.Add(1, _poolTag);
+        }
+
+        Freed(blocks);
+    }
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+
+    private IEnumerable<Measurement<long>> Observe(BlockPool pool, Func<BlockPoolStatistics, long> read) =>
+        pool.IsDisposed ? [] : [new Measurement<long>(read(pool.GetStatistics()), _poolTag)];
+}
