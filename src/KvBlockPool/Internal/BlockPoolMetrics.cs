@@ -20,8 +20,13 @@ internal sealed class BlockPoolMetrics : IDisposable
     private readonly Counter<long> _failures;
     private readonly Counter<long> _rollbacks;
 
+    // Meters are tracked process-wide until disposed; a strong reference from the gauges would keep a pool that was
+    // never disposed alive forever, and with it the finalizer that frees its slabs would never run.
+    private readonly WeakReference<BlockPool> _pool;
+
     public BlockPoolMetrics(BlockPool pool, IMeterFactory? factory, string poolName)
     {
+        _pool = new WeakReference<BlockPool>(pool);
         // A factory may hand several pools the same meter, so only a meter we created ourselves is ours to dispose.
         _ownsMeter = factory is null;
         _meter = factory?.Create(new MeterOptions(MeterName)) ?? new Meter(MeterName);
@@ -32,12 +37,12 @@ internal sealed class BlockPoolMetrics : IDisposable
         _failures = _meter.CreateCounter<long>("kvblockpool.allocation.failures", "{failure}", "Allocations refused because too few blocks were available.");
         _rollbacks = _meter.CreateCounter<long>("kvblockpool.scope.rollbacks", "{rollback}", "Allocation scopes disposed without a commit.");
 
-        _meter.CreateObservableUpDownCounter("kvblockpool.blocks.in_use", () => Observe(pool, s => s.Allocated), "{block}", "Blocks allocated now.");
-        _meter.CreateObservableUpDownCounter("kvblockpool.blocks.available", () => Observe(pool, s => s.Available), "{block}", "Blocks available now.");
-        _meter.CreateObservableUpDownCounter("kvblockpool.bytes.in_use", () => Observe(pool, s => s.AllocatedBytes), "By", "Data bytes in allocated blocks.");
-        _meter.CreateObservableUpDownCounter("kvblockpool.bytes.available", () => Observe(pool, s => s.AvailableBytes), "By", "Data bytes in available blocks.");
-        _meter.CreateObservableUpDownCounter("kvblockpool.agents", () => Observe(pool, s => s.Agents), "{agent}", "Agents holding blocks.");
-        _meter.CreateObservableUpDownCounter("kvblockpool.native.bytes", () => Observe(pool, _ => pool.NativeBytes), "By", "Native bytes the pool holds, padding and guards included.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.blocks.in_use", () => Observe(s => s.Allocated), "{block}", "Blocks allocated now.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.blocks.available", () => Observe(s => s.Available), "{block}", "Blocks available now.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.bytes.in_use", () => Observe(s => s.AllocatedBytes), "By", "Data bytes in allocated blocks.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.bytes.available", () => Observe(s => s.AvailableBytes), "By", "Data bytes in available blocks.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.agents", () => Observe(s => s.Agents), "{agent}", "Agents holding blocks.");
+        _meter.CreateObservableUpDownCounter("kvblockpool.native.bytes", () => ObserveNativeBytes(), "By", "Native bytes the pool holds, padding and guards included.");
     }
 
     public void Allocated(int blocks)
@@ -82,6 +87,9 @@ internal sealed class BlockPoolMetrics : IDisposable
         }
     }
 
-    private IEnumerable<Measurement<long>> Observe(BlockPool pool, Func<BlockPoolStatistics, long> read) =>
-        pool.IsDisposed ? [] : [new Measurement<long>(read(pool.GetStatistics()), _poolTag)];
+    private IEnumerable<Measurement<long>> Observe(Func<BlockPoolStatistics, long> read) =>
+        _pool.TryGetTarget(out BlockPool? pool) && !pool.IsDisposed ? [new Measurement<long>(read(pool.GetStatistics()), _poolTag)] : [];
+
+    private IEnumerable<Measurement<long>> ObserveNativeBytes() =>
+        _pool.TryGetTarget(out BlockPool? pool) && !pool.IsDisposed ? [new Measurement<long>(pool.NativeBytes, _poolTag)] : [];
 }
