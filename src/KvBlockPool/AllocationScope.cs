@@ -57,6 +57,7 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     public KvBlock[] Allocate(int layer, int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        Pool.RefuseIfLargerThanPool(layer, count, _record, _token);
         var blocks = new KvBlock[count];
         Pool.ScopeAllocate(_record!, _token, layer, blocks, throwOnExhaustion: true);
         return blocks;

@@ -32,6 +32,7 @@ public sealed partial class BlockPool
     public KvBlock[] Allocate(AgentId agent, int layer, int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        RefuseIfLargerThanPool(layer, count, scope: null, token: 0);
         var blocks = new KvBlock[count];
         AllocateCore(agent, layer, blocks, throwOnExhaustion: true);
         return blocks;
@@ -76,7 +77,9 @@ public sealed partial class BlockPool
     public KvBlock[] AllocateAllLayers(AgentId agent, int blocksPerLayer)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
-        var blocks = new KvBlock[checked(blocksPerLayer * Spec.Layers)];
+        long requested = (long)blocksPerLayer * Spec.Layers;
+        RefuseIfLargerThanPool(layer: -1, requested, scope: null, token: 0);
+        var blocks = new KvBlock[requested];
         AllocateAllLayersCore(agent, blocksPerLayer, blocks, throwOnExhaustion: true);
         return blocks;
     }
@@ -189,6 +192,43 @@ public sealed partial class BlockPool
         return Completed(total, available, capacity, throwOnExhaustion);
     }
 
+    /// <summary>
+    /// Refuses a request for more blocks than the whole pool holds before the caller allocates a handle array for
+    /// it: such a request can never succeed, and its array alone could exhaust the managed heap. Validates like the
+    /// allocation itself (disposed, scope, layer; <paramref name="layer"/> -1 means every layer), then throws
+    /// <see cref="BlockPoolExhaustedException"/>. Does nothing for a request that fits.
+    /// </summary>
+    internal void RefuseIfLargerThanPool(int layer, long requested, OwnerRecord? scope, int token)
+    {
+        if (requested <= Capacity)
+        {
+            return; // the allocation checks availability again under the gate
+        }
+
+        int available, capacity;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (scope is not null)
+            {
+                ThrowIfScopeEnded(scope, token);
+            }
+
+            if (layer >= 0)
+            {
+                ValidateLayer(layer);
+            }
+
+            available = _freeCount;
+            capacity = _freeStack.Length;
+        }
+
+        if (requested > capacity)
+        {
+            Completed((int)Math.Min(requested, int.MaxValue), available, capacity, throwOnExhaustion: true);
+        }
+    }
+
     /// <summary>After the gate: records the outcome; <paramref name="capacity"/> is -1 when the allocation succeeded.</summary>
     private bool Completed(int requested, int available, int capacity, bool throwOnExhaustion)
     {
@@ -219,13 +259,13 @@ public sealed partial class BlockPool
         uint[] generation = _generation;
         int[] owner = _owner;
         int free = _freeCount;
-        int slot = record.Slot;
+        int word = OwnerWord(record.Slot, layer);
         int stamp = _stamp;
         for (int i = 0; i < destination.Length; i++)
         {
             int id = freeStack[--free];
             uint gen = ++generation[id];
-            owner[id] = slot;
+            owner[id] = word;
             list.AddUnchecked(id);
             destination[i] = new KvBlock(id, layer, gen, stamp);
         }
@@ -245,6 +285,7 @@ public sealed partial class BlockPool
         }
 
         isNew = true;
+        ThrowIfOwnerTableFull();
         record = RentRecord();
         record.Agent = agent;
         return record;

@@ -62,6 +62,12 @@ public sealed partial class BlockPool
                     : StaleHandle(block, current, "Its memory cannot be accessed.");
             }
 
+            int owner = _owner[block.Id];
+            if (owner < 0 || LayerOf(owner) != block.Layer)
+            {
+                throw WrongLayer(block, owner, "Its memory cannot be accessed.");
+            }
+
             bytesPerBlock = _spec.BytesPerBlock;
             bytesPerHalf = _spec.BytesPerHalf;
             return _slabs.BlockAddress(block.Id);

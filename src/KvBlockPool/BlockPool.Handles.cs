@@ -19,10 +19,16 @@ public sealed partial class BlockPool
         block,
         $"{block} is stale: the block was freed and handed out again since (its generation is now {current}). {consequence}");
 
+    private BlockOwnershipException WrongLayer(KvBlock block, int owner, string consequence) => new(
+        block,
+        owner < 0
+            ? $"{block} does not name an allocated block: the block is free, and no pool issues a handle to a free block. {consequence}"
+            : $"{block} names layer {block.Layer}, but the block was allocated for layer {LayerOf(owner)}: the pool did not issue this handle. {consequence}");
+
     private string DescribeOwner(int owner) => owner switch
     {
         NoOwner or Releasing => "no one (it is free)",
-        >= 0 when _records[owner] is { } record => record.IsScope ? $"an uncommitted allocation scope for {record.Agent}" : record.Agent.ToString(),
+        >= 0 when _records[SlotOf(owner)] is { } record => record.IsScope ? $"an uncommitted allocation scope for {record.Agent}" : record.Agent.ToString(),
         _ => "an unknown owner",
     };
 }

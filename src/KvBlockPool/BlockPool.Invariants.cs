@@ -38,6 +38,7 @@ public sealed partial class BlockPool
             }
 
             int held = 0;
+            int scopes = 0;
             for (int slot = 0; slot < _slotHigh; slot++)
             {
                 OwnerRecord? record = _records[slot];
@@ -49,6 +50,11 @@ public sealed partial class BlockPool
                 if (record.Slot != slot)
                 {
                     return $"record in slot {slot} thinks it is in slot {record.Slot}";
+                }
+
+                if (record.IsScope)
+                {
+                    scopes++;
                 }
 
                 if (!record.IsScope && (!_agents.TryGetValue(record.Agent, out OwnerRecord? registered) || registered != record))
@@ -72,7 +78,7 @@ public sealed partial class BlockPool
                         }
 
                         seen[id] = 2;
-                        if (_owner[id] != slot || (_generation[id] & 1) != 1)
+                        if (_owner[id] != OwnerWord(slot, layer) || (_generation[id] & 1) != 1)
                         {
                             return $"block {id} listed for {record.Agent} has owner {_owner[id]} and generation {_generation[id]}";
                         }
@@ -103,6 +109,11 @@ public sealed partial class BlockPool
                 }
             }
 
+            if (scopes != _openScopes)
+            {
+                return $"{scopes} scope records are registered but {_openScopes} scopes are counted open";
+            }
+
             if (inTransit > 0 && _releasesInFlight == 0)
             {
                 return $"{inTransit} blocks are in transit but no free is in progress";
@@ -128,6 +139,19 @@ public sealed partial class BlockPool
         }
     }
 
+    /// <summary>How many owners (agents and open scopes) the pool tracks at most; a test hook to reach the limit cheaply.</summary>
+    internal int OwnerSlotLimit
+    {
+        get => _ownerSlotLimit;
+        set
+        {
+            lock (_gate)
+            {
+                _ownerSlotLimit = value;
+            }
+        }
+    }
+
     /// <summary>A canonical text of the whole observable state, for "nothing changed" assertions in tests.</summary>
     internal string DescribeState()
     {
@@ -146,6 +170,21 @@ public sealed partial class BlockPool
                 }
 
                 text.Append('}');
+            }
+
+            // Open scopes, by slot: what each holds, so a refused scope call is seen to change nothing.
+            for (int slot = 0; slot < _slotHigh; slot++)
+            {
+                if (_records[slot] is { IsScope: true } scope)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $"scope@{slot}:{scope.Agent}{{");
+                    for (int layer = 0; layer < scope.LayerCount; layer++)
+                    {
+                        text.Append('[').AppendJoin(',', scope.Layers[layer].AsSpan().ToArray()).Append(']');
+                    }
+
+                    text.Append('}');
+                }
             }
 
             return text.ToString();

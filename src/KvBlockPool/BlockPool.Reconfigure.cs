@@ -56,7 +56,17 @@ public sealed partial class BlockPool
             (_generation, _owner, _freeStack) = state;
             _freeCount = layout.Capacity;
             _diag = diag;
+            (_layerBits, _ownerSlotLimit) = OwnerWordShape(spec.Layers);
+
+            // No owner is registered (nothing is allocated, no scope is open), so slot numbering starts over and
+            // every slot fits the new owner-word shape.
+            Array.Clear(_records);
+            _slotHigh = 0;
+            _freeSlotCount = 0;
             _spareRecords.Clear();
+
+            // The mark is per configuration. It is reset while nothing is allocated and before the new counts are
+            // published, so a reader of the new counts never sees a mark below them.
             Volatile.Write(ref _highWater, 0);
             Interlocked.Exchange(ref _nativeBytes, layout.TotalBytes);
             PublishCounts();

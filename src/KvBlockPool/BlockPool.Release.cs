@@ -138,7 +138,7 @@ public sealed partial class BlockPool
                 // Undo the marks of the handles already checked: the pool is exactly as it was.
                 for (int j = 0; j < i; j++)
                 {
-                    _owner[detached[j].Id] = record!.Slot;
+                    _owner[detached[j].Id] = OwnerWord(record!.Slot, detached[j].Layer);
                 }
 
                 throw error;
@@ -158,6 +158,13 @@ public sealed partial class BlockPool
                 owner.LayerMarks[block.Layer] = epoch;
                 RemoveMarked(ref owner.Layers[block.Layer]);
             }
+        }
+
+        // Clear the marks again: no mark outlives this free, so a later free can never mistake a mark left
+        // over from long ago for its own when the epoch counter wraps around.
+        foreach (KvBlock block in detached)
+        {
+            owner.LayerMarks[block.Layer] = 0;
         }
 
         int newState = DefersScrub ? Releasing : NoOwner;
@@ -200,12 +207,12 @@ public sealed partial class BlockPool
             return new DoubleFreeException(block, $"{block} appears more than once in this request (double free). Nothing was freed.");
         }
 
-        if (record is null || owner != record.Slot)
+        if (record is null || SlotOf(owner) != record.Slot)
         {
             return new BlockOwnershipException(block, $"{block} is held by {DescribeOwner(owner)}, not by {agent}. Nothing was freed.");
         }
 
-        return null;
+        return LayerOf(owner) != block.Layer ? WrongLayer(block, owner, "Nothing was freed.") : null;
     }
 
     /// <summary>Marks every block of a record that is no longer registered as released. Caller holds the gate.</summary>
@@ -352,6 +359,13 @@ public sealed partial class BlockPool
     }
 
     private void RemoveMarked(ref BlockList list) => RemoveMarkedFrom(ref list, _owner);
+
+    /// <summary>The free epoch counter; a test hook to drive it across its wraparound.</summary>
+    internal int FreeEpoch
+    {
+        get => _freeEpoch;
+        set => _freeEpoch = value;
+    }
 
     private int NextFreeEpoch()
     {

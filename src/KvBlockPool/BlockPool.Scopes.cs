@@ -20,6 +20,7 @@ public sealed partial class BlockPool
         lock (_gate)
         {
             ThrowIfDisposed();
+            ThrowIfOwnerTableFull();
             OwnerRecord record = RentRecord();
             record.Agent = agent;
             record.IsScope = true;
@@ -85,9 +86,10 @@ public sealed partial class BlockPool
                 for (int layer = 0; layer < record.LayerCount; layer++)
                 {
                     ref BlockList target = ref agent.Layers[layer];
+                    int word = OwnerWord(agent.Slot, layer);
                     foreach (int id in record.Layers[layer].AsSpan())
                     {
-                        _owner[id] = agent.Slot;
+                        _owner[id] = word;
                         target.AddUnchecked(id);
                     }
                 }
@@ -128,7 +130,7 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            return IsScopeOpen(record, token) ? record.BlockCount : 0;
+            return !_disposed && IsScopeOpen(record, token) ? record.BlockCount : 0;
         }
     }
 

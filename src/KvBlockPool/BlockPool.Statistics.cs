@@ -35,8 +35,17 @@ public sealed partial class BlockPool
     {
         long counts = Volatile.Read(ref _counts);
         int highWater = Volatile.Read(ref _highWater);
+        return ComposeStatistics(counts, highWater, Volatile.Read(ref _agentCount), Spec.BytesPerBlock);
+    }
+
+    /// <summary>Builds the statistics from values read without the gate; separate so tests can feed it any interleaving's reads.</summary>
+    internal static BlockPoolStatistics ComposeStatistics(long counts, int highWater, int agents, int bytesPerBlock)
+    {
         int capacity = (int)(counts >> 32);
         int available = (int)(uint)counts;
-        return new BlockPoolStatistics(capacity, available, highWater, Volatile.Read(ref _agentCount), Spec.BytesPerBlock);
+        int allocated = capacity - available;
+
+        // A free and a Reconfigure between the two reads reset the mark below what the counts show; never report that.
+        return new BlockPoolStatistics(capacity, available, Math.Max(highWater, allocated), agents, bytesPerBlock);
     }
 }

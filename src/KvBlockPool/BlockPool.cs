@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using KvBlockPool.Internal;
 using Microsoft.Extensions.Logging;
@@ -53,10 +55,12 @@ public sealed partial class BlockPool : IDisposable
     private NativeSlabs _slabs;
     private int _stamp;
     private uint[] _generation;   // even: free; odd: allocated. A handle is live iff its generation equals this.
-    private int[] _owner;         // owner-record slot, or NoOwner / Releasing / Marked
+    private int[] _owner;         // owner word: (slot << _layerBits) | layer, or NoOwner / Releasing / Marked
     private int[] _freeStack;
     private int _freeCount;
     private BlockDiagnostics? _diag;
+    private int _layerBits;       // low bits of an owner word that hold the block's layer
+    private int _ownerSlotLimit;  // owner slots that fit above the layer bits of a non-negative int
 
     // Read without the gate: capacity in the high half, available in the low half, so one read is consistent.
     private long _counts;
@@ -101,6 +105,7 @@ public sealed partial class BlockPool : IDisposable
         (_generation, _owner, _freeStack) = CreateBlockState(layout.Capacity);
         _freeCount = layout.Capacity;
         _diag = _diagnostics ? new BlockDiagnostics(layout.Capacity) : null;
+        (_layerBits, _ownerSlotLimit) = OwnerWordShape(spec.Layers);
         _nativeBytes = layout.TotalBytes;
         PublishCounts();
 
@@ -225,6 +230,43 @@ public sealed partial class BlockPool : IDisposable
         }
 
         Volatile.Write(ref _counts, ((long)capacity << 32) | (uint)_freeCount);
+    }
+
+    /// <summary>
+    /// How an owner word splits for <paramref name="layers"/> layers: the layer in the fewest low bits that hold
+    /// every layer, the owner slot above them, the sign bit left for the sentinels. Packing the layer into the
+    /// owner word keeps the per-block bookkeeping at 16 bytes (see docs/design.md) while letting free and data
+    /// access reject a handle that names the wrong layer.
+    /// </summary>
+    private static (int LayerBits, int SlotLimit) OwnerWordShape(int layers)
+    {
+        int bits = layers == 1 ? 0 : BitOperations.Log2((uint)(layers - 1)) + 1;
+        return (bits, bits == 0 ? int.MaxValue : 1 << (31 - bits));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int OwnerWord(int slot, int layer) => (slot << _layerBits) | layer;
+
+    /// <summary>The slot of an owner word; negative for the sentinels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SlotOf(int word) => word >> _layerBits;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int LayerOf(int word) => word & ((1 << _layerBits) - 1);
+
+    /// <summary>
+    /// Refuses a new owner (agent or scope) when every slot an owner word can name is taken. Unreachable in
+    /// practice (each owner record takes about 20 bytes per layer, so the limit is about 32 GiB of records),
+    /// but checked so that a slot can never overflow into the layer bits. Call before anything changes.
+    /// </summary>
+    private void ThrowIfOwnerTableFull()
+    {
+        if (_freeSlotCount == 0 && _slotHigh >= _ownerSlotLimit)
+        {
+            throw new KvBlockPoolException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Pool '{_name}' already has {_slotHigh} owners (agents holding blocks and open allocation scopes), the most it can track with {_spec.Layers} layers. Release agents or end scopes first. Nothing changed."));
+        }
     }
 
     private int RegisterSlot(OwnerRecord record)

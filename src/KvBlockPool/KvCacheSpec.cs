@@ -98,7 +98,8 @@ public sealed partial class KvCacheSpec : IEquatable<KvCacheSpec>
     public int BlocksForTokens(long tokens)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(tokens);
-        long blocks = (tokens + TokensPerBlock - 1) / TokensPerBlock;
+        // Divide first: tokens + TokensPerBlock - 1 overflows for token counts near long.MaxValue.
+        long blocks = (tokens / TokensPerBlock) + (tokens % TokensPerBlock == 0 ? 0 : 1);
         if (blocks > int.MaxValue)
         {
             throw new ArgumentOutOfRangeException(nameof(tokens), tokens, "That many tokens needs more than int.MaxValue blocks per layer.");
