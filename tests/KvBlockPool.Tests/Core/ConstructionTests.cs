@@ -1,0 +1,137 @@
+namespace KvBlockPool.Tests.Core;
+
+[Collection(NativeMemoryCollection.Name)]
+public sealed class ConstructionTests
+{
+    [Fact]
+    public void A_new_pool_has_every_block_available_and_reports_its_settings()
+    {
+        using BlockPool pool = TestPools.Create(capacity: 10, layers: 3, blocksPerSlab: 4, name: "tiny");
+        Assert.Equal((10, 10, 0, 0, 0), (pool.Capacity, pool.AvailableBlocks, pool.AllocatedBlocks, pool.HighWaterMark, pool.AgentCount));
+        Assert.Equal("tiny", pool.Name);
+        Assert.Equal(TestPools.Spec(3), pool.Spec);
+        Assert.Equal(BlockClearMode.ZeroOnFree, pool.ClearMode);
+        Assert.False(pool.DiagnosticsEnabled);
+        Assert.False(pool.IsDisposed);
+        Assert.Null(pool.LeakReport);
+        Assert.Equal(3L * 4 * 256, pool.NativeBytes); // 3 slabs of 4 blocks of 256 bytes (already 64-aligned)
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
+    public void A_pool_hands_out_the_lowest_ids_first_and_zeroed_memory()
+    {
+        using BlockPool pool = TestPools.Create(capacity: 6, blocksPerSlab: 2);
+        KvBlock[] blocks = pool.Allocate(new AgentId(1), 0, 6);
+        Assert.Equal([0, 1, 2, 3, 4, 5], blocks.Select(b => b.Id));
+        Assert.All(blocks, b => Assert.Equal(-1, pool.GetBlockSpan(b).IndexOfAnyExcept((byte)0)));
+    }
+
+    [Fact]
+    public void The_default_name_is_default()
+    {
+        using var pool = new BlockPool(new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 1, Name = "  " });
+        Assert.Equal("default", pool.Name);
+    }
+
+    [Fact]
+    public void Null_options_or_spec_are_rejected()
+    {
+        Assert.Equal("options", Assert.Throws<ArgumentNullException>(() => new BlockPool(null!)).ParamName);
+        var error = Assert.Throws<ArgumentNullException>(() => new BlockPool(new BlockPoolOptions { CapacityBlocks = 4 }));
+        Assert.Contains("BlockPoolOptions.Spec is null", error.Message, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, Action<BlockPoolOptions>, string> InvalidOptions() => new()
+    {
+        { "undefined clear mode", o => o.ClearMode = (BlockClearMode)7, "ClearMode 7 is not defined" },
+        { "alignment not a power of two", o => o.Alignment = 48, "Alignment 48 is not a power of two" },
+        { "alignment too small", o => o.Alignment = 8, "BlockPoolOptions.Alignment" },
+        { "alignment too large", o => o.Alignment = 2 * 1024 * 1024, "between 16 and 1048576" },
+        { "both capacities", o => o.CapacityBytes = 4096, "Both CapacityBlocks and CapacityBytes are set" },
+        { "no capacity", o => o.CapacityBlocks = null, "No capacity was given" },
+        { "zero blocks", o => o.CapacityBlocks = 0, "CapacityBlocks is 0. It must be at least 1" },
+        { "too many blocks", o => o.CapacityBlocks = (1 << 30) + 1, "exceeds the maximum of 1073741824" },
+        { "byte budget below one block", o => (o.CapacityBlocks, o.CapacityBytes) = (null, 255), "CapacityBytes 255 does not hold even one block of 256 bytes" },
+        { "negative blocks per slab", o => o.BlocksPerSlab = -1, "BlocksPerSlab is -1" },
+        { "more than the machine", o => (o.CapacityBlocks, o.CapacityBytes) = (null, long.MaxValue), "more than the" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidOptions))]
+    public void Invalid_options_are_rejected_with_a_message_that_says_what_to_change(string why, Action<BlockPoolOptions> spoil, string message)
+    {
+        BlockPoolOptions options = TestPools.Options(capacity: 4);
+        spoil(options);
+        long live = BlockPool.LiveNativeBytes;
+        var error = Assert.Throws<ArgumentException>(() => new BlockPool(options));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Equal("options", error.ParamName);
+        Assert.True(live == BlockPool.LiveNativeBytes, why);
+    }
+
+    [Fact]
+    public void A_byte_budget_holds_as_many_padded_blocks_as_fit()
+    {
+        BlockPoolOptions options = TestPools.Options();
+        (options.CapacityBlocks, options.CapacityBytes, options.Alignment) = (null, 10_000, 1024);
+        using var pool = new BlockPool(options);
+        Assert.Equal(9, pool.Capacity); // 256-byte blocks padded to 1024
+        Assert.Equal(9 * 1024, pool.NativeBytes);
+    }
+
+    [Fact]
+    public unsafe void The_default_alignment_is_the_page_size()
+    {
+        using var pool = new BlockPool(new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 3, Diagnostics = false });
+        KvBlock[] blocks = pool.Allocate(new AgentId(1), 0, 3);
+        Assert.All(blocks, b => Assert.Equal(0, (long)pool.GetPointer(b) % Environment.SystemPageSize));
+        Assert.Equal(3L * Environment.SystemPageSize, pool.NativeBytes);
+    }
+
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(false, 3)]
+    [InlineData(true, 2)]
+    public void A_failed_slab_allocation_frees_what_was_taken_and_says_so(bool throwOutOfMemory, int failingCall)
+    {
+        var allocator = new FailingAllocator(throwOutOfMemory, failingCall);
+        long live = BlockPool.LiveNativeBytes;
+        var error = Assert.Throws<NativeAllocationException>(() => new BlockPool(TestPools.Options(capacity: 8, blocksPerSlab: 2), allocator));
+        Assert.Contains($"Could not allocate native slab {failingCall} of 4", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"The {failingCall - 1} slab(s) already taken were freed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(8 * 256, error.RequestedBytes);
+        Assert.Equal(throwOutOfMemory, error.InnerException is OutOfMemoryException);
+        Assert.Equal(0, allocator.Live);
+        Assert.Equal(live, BlockPool.LiveNativeBytes);
+    }
+
+    [Fact]
+    public void Diagnostics_follow_the_option_and_otherwise_the_environment_variable()
+    {
+        string? saved = Environment.GetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable);
+        try
+        {
+            foreach ((string? value, bool expected) in new[] { ((string?)"1", true), ("TRUE", true), ("0", false), ("yes", false), (null, false) })
+            {
+                Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, value);
+                BlockPoolOptions options = TestPools.Options(capacity: 1);
+                options.Diagnostics = null;
+                using (var pool = new BlockPool(options))
+                {
+                    Assert.True(expected == pool.DiagnosticsEnabled, $"KVBLOCKPOOL_DIAGNOSTICS={value}");
+                }
+
+                options.Diagnostics = !expected;
+                using (var pool = new BlockPool(options))
+                {
+                    Assert.Equal(!expected, pool.DiagnosticsEnabled);
+                }
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, saved);
+        }
+    }
+}

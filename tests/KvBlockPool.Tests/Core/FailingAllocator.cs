@@ -1,0 +1,40 @@
+using System.Runtime.InteropServices;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool.Tests.Core;
+
+/// <summary>The real allocator, except that chosen calls fail (by returning null, or by throwing <see cref="OutOfMemoryException"/>); counts what is live.</summary>
+internal sealed unsafe class FailingAllocator : INativeAllocator
+{
+    private readonly HashSet<int> _failingCalls;
+    private readonly bool _throw;
+    private int _calls;
+
+    public FailingAllocator(bool throwOutOfMemory, params int[] failingCalls)
+    {
+        _throw = throwOutOfMemory;
+        _failingCalls = [.. failingCalls];
+    }
+
+    public int Calls => _calls;
+
+    public int Live { get; private set; }
+
+    public void* AlignedAlloc(nuint bytes, nuint alignment)
+    {
+        int call = ++_calls;
+        if (_failingCalls.Contains(call))
+        {
+            return _throw ? throw new OutOfMemoryException("injected") : null;
+        }
+
+        Live++;
+        return NativeMemory.AlignedAlloc(bytes, alignment);
+    }
+
+    public void AlignedFree(void* pointer)
+    {
+        Live--;
+        NativeMemory.AlignedFree(pointer);
+    }
+}
