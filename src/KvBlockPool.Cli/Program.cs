@@ -1,0 +1,3 @@
+using KvBlockPool.Cli;
+
+return CommandLine.Run(args, CliConsole.System);

@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace KvBlockPool.Cli.Simulate;
+
+/// <summary>
+/// Plays a multi-agent inference host against a real pool: builds it, runs the workers for the duration while
+/// showing progress and checking the pool's counters, stops them (every agent is released), then checks that
+/// nothing leaked: no block allocated, no agent left, and the process's native bytes back where they started.
+/// </summary>
+internal static class Simulation
+{
+    public static SimulationReport Run(SimulationSettings settings, CliConsole console)
+    {
+        var failures = new ConcurrentQueue<string>();
+        long nativeBefore = BlockPool.LiveNativeBytes;
+        long buildStarted = Stopwatch.GetTimestamp();
+        var pool = new BlockPool(new BlockPoolOptions
+        {
+            Spec = settings.Spec,
+            CapacityBytes = settings.CapacityMiB * 1024L * 1024L,
+            Diagnostics = settings.Diagnostics,
+            Name = "simulate",
+        });
+        TimeSpan buildTime = Stopwatch.GetElapsedTime(buildStarted);
+        var manager = new AgentCacheManager(pool);
+        WorkloadShape shape;
+        try
+        {
+            shape = WorkloadShape.For(settings.Spec, pool.Capacity);
+        }
+        catch
+        {
+            manager.Dispose();
+            pool.Dispose();
+            throw;
+        }
+
+        long nativeBytes = pool.NativeBytes;
+        int capacity = pool.Capacity;
+        long lastAgent = 0;
+        AgentId NextAgent() => new(Interlocked.Increment(ref lastAgent));
+        var space = new SpaceSignal();
+        var workers = new SimulationWorker[settings.Threads];
+        for (int i = 0; i < workers.Length; i++)
+        {
+            int slots = (settings.Agents / workers.Length) + (i < settings.Agents % workers.Length ? 1 : 0);
+            workers[i] = new SimulationWorker(manager, shape, slots, settings.Seed + i, space, NextAgent, failures);
+        }
+
+        var duration = TimeSpan.FromSeconds(settings.DurationSeconds);
+        int stop = 0;
+        bool Stopping() => Volatile.Read(ref stop) != 0;
+        var threads = workers.Select((worker, i) => new Thread(() => worker.Run(Stopping)) { Name = $"host worker {i}", IsBackground = true }).ToArray();
+        long started = Stopwatch.GetTimestamp();
+        foreach (Thread thread in threads)
+        {
+            thread.Start();
+        }
+
+        var progress = new ProgressDisplay(console);
+        while (true)
+        {
+            TimeSpan left = duration - Stopwatch.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            Thread.Sleep(left < progress.Interval ? left : progress.Interval);
+            BlockPoolStatistics stats = pool.GetStatistics();
+            CheckCounters(stats, failures);
+            progress.Show(Stopwatch.GetElapsedTime(started), duration, manager.AgentCount, stats, workers.Sum(w => w.Stats.Operations));
+        }
+
+        Volatile.Write(ref stop, 1);
+        foreach (Thread thread in threads)
+        {
+            thread.Join();
+        }
+
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
+        progress.End();
+
+        var totals = new WorkerStats();
+        foreach (SimulationWorker worker in workers)
+        {
+            totals.Add(worker.Stats);
+        }
+
+        int peak = pool.HighWaterMark;
+        int leaked = pool.AllocatedBlocks;
+        CheckEmpty(pool, manager, failures);
+        manager.Dispose();
+        if (manager.LiveAgentsAtDispose is { Count: > 0 } live)
+        {
+            failures.Enqueue($"{live.Count} agent(s) were still admitted at the end.");
+        }
+
+        pool.Dispose();
+        if (pool.LeakReport is { } report)
+        {
+            failures.Enqueue(report.ToString());
+        }
+
+        long nativeAfter = BlockPool.LiveNativeBytes;
+        if (nativeAfter != nativeBefore)
+        {
+            failures.Enqueue($"native bytes of live pools were {nativeBefore} before the run and {nativeAfter} after it.");
+        }
+
+        return new SimulationReport
+        {
+            Settings = settings,
+            CapacityBlocks = capacity,
+            BytesPerBlock = settings.Spec.BytesPerBlock,
+            NativeBytes = nativeBytes,
+            BuildTime = buildTime,
+            Elapsed = elapsed,
+            Totals = totals,
+            PeakBlocks = peak,
+            LeakedBlocks = leaked,
+            Failures = [.. failures],
+        };
+    }
+
+    private static void CheckCounters(BlockPoolStatistics stats, ConcurrentQueue<string> failures)
+    {
+        if (stats.Available + stats.Allocated != stats.Capacity || stats.Available < 0 || stats.HighWaterMark < stats.Allocated || stats.HighWaterMark > stats.Capacity)
+        {
+            failures.Enqueue($"inconsistent pool counters: {stats}");
+        }
+    }
+
+    private static void CheckEmpty(BlockPool pool, AgentCacheManager manager, ConcurrentQueue<string> failures)
+    {
+        if (pool.AllocatedBlocks != 0 || pool.AgentCount != 0)
+        {
+            failures.Enqueue($"after every agent was released the pool still has {pool.AllocatedBlocks} block(s) allocated to {pool.AgentCount} agent(s).");
+        }
+
+        if (manager.AgentCount != 0 || manager.TotalBlocks != 0 || manager.TotalTokens != 0)
+        {
+            failures.Enqueue($"after every agent was released the manager still counts {manager.AgentCount} agent(s), {manager.TotalBlocks} block(s), {manager.TotalTokens} token(s).");
+        }
+    }
+}

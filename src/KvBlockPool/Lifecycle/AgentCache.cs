@@ -1,0 +1,101 @@
+namespace KvBlockPool.Internal;
+
+/// <summary>
+/// The lifecycle layer's bookkeeping for one agent: its token count and the handles of its blocks, the same
+/// number on every layer, in token order. Instances are pooled and keep their arrays, so admitting and
+/// releasing agents of similar size allocates nothing once the arrays have grown. An instance is only touched
+/// while its monitor is held.
+/// </summary>
+internal sealed class AgentCache
+{
+    private readonly KvBlock[][] _layers;
+
+    public AgentCache(int layers)
+    {
+        _layers = new KvBlock[layers][];
+        for (int i = 0; i < layers; i++)
+        {
+            _layers[i] = [];
+        }
+    }
+
+    public AgentId Agent { get; set; }
+
+    /// <summary>Whether the record describes an admitted agent; false while an admission is in progress and after release.</summary>
+    public bool IsAdmitted { get; set; }
+
+    public int Tokens { get; set; }
+
+    public int BlocksPerLayer { get; set; }
+
+    public int LayerCount => _layers.Length;
+
+    /// <summary>Handles for one call to the pool, laid out layer-major as the pool's all-layer methods expect.</summary>
+    public KvBlock[] Scratch { get; private set; } = [];
+
+    public ReadOnlySpan<KvBlock> Blocks(int layer) => _layers[layer].AsSpan(0, BlocksPerLayer);
+
+    /// <summary>Makes sure every layer can hold <paramref name="blocksPerLayer"/> handles and the scratch <paramref name="scratch"/>; grows arrays only, never changes what the record describes.</summary>
+    public void EnsureRoom(int blocksPerLayer, int scratch)
+    {
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            if (_layers[i].Length < blocksPerLayer)
+            {
+                Array.Resize(ref _layers[i], Math.Max(blocksPerLayer, Math.Max(8, _layers[i].Length * 2)));
+            }
+        }
+
+        if (Scratch.Length < scratch)
+        {
+            Scratch = new KvBlock[Math.Max(scratch, Math.Max(64, Scratch.Length * 2))];
+        }
+    }
+
+    /// <summary>Appends <paramref name="perLayer"/> handles per layer from a layer-major span (as the pool returns them).</summary>
+    public void AppendLayerMajor(ReadOnlySpan<KvBlock> blocks, int perLayer)
+    {
+        for (int layer = 0; layer < _layers.Length; layer++)
+        {
+            blocks.Slice(layer * perLayer, perLayer).CopyTo(_layers[layer].AsSpan(BlocksPerLayer));
+        }
+
+        BlocksPerLayer += perLayer;
+    }
+
+    /// <summary>Copies the last <paramref name="perLayer"/> handles of every layer into <paramref name="destination"/>, layer-major.</summary>
+    public void CopyTail(int perLayer, Span<KvBlock> destination)
+    {
+        int start = BlocksPerLayer - perLayer;
+        for (int layer = 0; layer < _layers.Length; layer++)
+        {
+            _layers[layer].AsSpan(start, perLayer).CopyTo(destination.Slice(layer * perLayer, perLayer));
+        }
+    }
+
+    /// <summary>Forgets the last <paramref name="perLayer"/> handles of every layer (their blocks were freed).</summary>
+    public void DropLast(int perLayer)
+    {
+        int keep = BlocksPerLayer - perLayer;
+        for (int layer = 0; layer < _layers.Length; layer++)
+        {
+            _layers[layer].AsSpan(keep, perLayer).Clear();
+        }
+
+        BlocksPerLayer = keep;
+    }
+
+    /// <summary>Clears the record for reuse, keeping its arrays.</summary>
+    public void Reset()
+    {
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            _layers[i].AsSpan(0, BlocksPerLayer).Clear();
+        }
+
+        Agent = default;
+        IsAdmitted = false;
+        Tokens = 0;
+        BlocksPerLayer = 0;
+    }
+}

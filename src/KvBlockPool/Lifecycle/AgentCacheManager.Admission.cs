@@ -1,0 +1,116 @@
+using System.Globalization;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool;
+
+/// <content>Admitting an agent with its prompt: blocks on every layer in one atomic pool call.</content>
+public sealed partial class AgentCacheManager
+{
+    /// <summary>
+    /// Admits <paramref name="agent"/> with a prompt of <paramref name="promptTokens"/> tokens: enough blocks for
+    /// the prompt on every layer, allocated in one atomic step (every layer or none).
+    /// </summary>
+    /// <param name="agent">The agent; must not be admitted already, and the pool must hold no blocks for it.</param>
+    /// <param name="promptTokens">Tokens in the prompt, at least 1.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="promptTokens"/> is not positive, or needs more blocks than the pool's whole capacity.</exception>
+    /// <exception cref="ArgumentException"><paramref name="agent"/> is already admitted, or the pool holds blocks for it outside this manager.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Too few blocks are available now; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public void Admit(AgentId agent, int promptTokens) => AdmitCore(agent, promptTokens, throwOnExhaustion: true);
+
+    /// <summary>Like <see cref="Admit"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
+    /// <param name="agent">The agent; must not be admitted already, and the pool must hold no blocks for it.</param>
+    /// <param name="promptTokens">Tokens in the prompt, at least 1.</param>
+    /// <returns><see langword="true"/> if the agent was admitted; <see langword="false"/> if too few blocks were available (nothing changed).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="promptTokens"/> is not positive, or needs more blocks than the pool's whole capacity.</exception>
+    /// <exception cref="ArgumentException"><paramref name="agent"/> is already admitted, or the pool holds blocks for it outside this manager.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public bool TryAdmit(AgentId agent, int promptTokens) => AdmitCore(agent, promptTokens, throwOnExhaustion: false);
+
+    private bool AdmitCore(AgentId agent, int promptTokens, bool throwOnExhaustion)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(promptTokens);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        KvCacheSpec spec = _pool.Spec;
+        int perLayer = spec.BlocksForTokens(promptTokens);
+        long total = (long)perLayer * spec.Layers;
+        if (total > _pool.Capacity)
+        {
+            // Waiting would never help: say so instead of reporting an exhaustion the caller might retry forever.
+            throw new ArgumentOutOfRangeException(
+                nameof(promptTokens),
+                promptTokens,
+                string.Create(CultureInfo.InvariantCulture, $"A prompt of {promptTokens} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}. Shorten the prompt or give the pool a larger capacity."));
+        }
+
+        int held = _pool.GetBlockCount(agent);
+        if (held > 0)
+        {
+            throw new ArgumentException(
+                string.Create(CultureInfo.InvariantCulture, $"The pool already holds {held} block(s) for {agent}, allocated outside this cache manager. Free them (BlockPool.FreeAgent) or use another id."),
+                nameof(agent));
+        }
+
+        AgentCache record = RentRecord(spec.Layers);
+        record.EnsureRoom(perLayer, (int)total);
+        bool reserved = false;
+        bool admitted = false;
+        Monitor.Enter(record);
+        try
+        {
+            // Reserve the id first, so two admissions of one agent cannot both reach the pool.
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_agents.ContainsKey(agent))
+                {
+                    throw new ArgumentException($"{agent} is already admitted. Release it first, or append to it.", nameof(agent));
+                }
+
+                record.Agent = agent;
+                _agents.Add(agent, record);
+                reserved = true;
+            }
+
+            Span<KvBlock> blocks = record.Scratch.AsSpan(0, (int)total);
+            if (throwOnExhaustion)
+            {
+                _pool.AllocateAllLayers(agent, perLayer, blocks);
+            }
+            else if (!_pool.TryAllocateAllLayers(agent, perLayer, blocks))
+            {
+                return false;
+            }
+
+            record.AppendLayerMajor(blocks, perLayer);
+            record.Tokens = promptTokens;
+            record.IsAdmitted = true;
+            admitted = true;
+            Interlocked.Add(ref _totalTokens, promptTokens);
+            Interlocked.Add(ref _totalBlocks, total);
+            Interlocked.Increment(ref _agentCount);
+            return true;
+        }
+        finally
+        {
+            if (!admitted)
+            {
+                if (reserved)
+                {
+                    lock (_gate)
+                    {
+                        _agents.Remove(agent);
+                    }
+                }
+
+                record.Agent = default;
+            }
+
+            Monitor.Exit(record);
+            if (!admitted)
+            {
+                _records.Return(record);
+            }
+        }
+    }
+}

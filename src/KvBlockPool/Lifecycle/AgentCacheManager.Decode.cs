@@ -1,0 +1,156 @@
+using System.Globalization;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool;
+
+/// <content>Growing an agent's cache while it decodes, and cutting it back.</content>
+public sealed partial class AgentCacheManager
+{
+    /// <summary>
+    /// Appends <paramref name="tokens"/> tokens to <paramref name="agent"/>'s cache. Blocks are allocated (on every
+    /// layer at once, all or none) only when the last block is full; the existing blocks stay where they are.
+    /// </summary>
+    /// <param name="agent">An admitted agent.</param>
+    /// <param name="tokens">Tokens to append, at least 1 (1 per decode step).</param>
+    /// <returns>Blocks allocated on each layer: 0 when the tokens fit in the last block.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens.</exception>
+    /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Too few blocks are available; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public int Append(AgentId agent, int tokens = 1)
+    {
+        AppendCore(agent, tokens, throwOnExhaustion: true, out int added);
+        return added;
+    }
+
+    /// <summary>Like <see cref="Append"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
+    /// <param name="agent">An admitted agent.</param>
+    /// <param name="tokens">Tokens to append, at least 1.</param>
+    /// <returns><see langword="true"/> if the tokens were appended; <see langword="false"/> if a block was needed and too few were available (nothing changed).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens.</exception>
+    /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public bool TryAppend(AgentId agent, int tokens = 1) => AppendCore(agent, tokens, throwOnExhaustion: false, out _);
+
+    /// <summary>
+    /// Truncates <paramref name="agent"/>'s cache to its first <paramref name="tokens"/> tokens (after a rejected
+    /// speculative draft, or to roll back a turn). Blocks past the new end are freed on every layer in one call to
+    /// the pool. Truncating to 0 frees every block but keeps the agent admitted.
+    /// </summary>
+    /// <param name="agent">An admitted agent.</param>
+    /// <param name="tokens">The new length, from 0 to the current length.</param>
+    /// <returns>Blocks freed on each layer.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is negative or longer than the cache.</exception>
+    /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
+    /// <exception cref="BlockCorruptionException">Diagnostics mode found a freed block's guard bytes overwritten; the truncation took effect.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public int Truncate(AgentId agent, int tokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
+        AgentCache record = Enter(agent);
+        try
+        {
+            if (tokens > record.Tokens)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(tokens),
+                    tokens,
+                    string.Create(CultureInfo.InvariantCulture, $"Cannot truncate {agent} to {tokens} tokens: it holds only {record.Tokens}. Truncate shortens a cache; Append grows it."));
+            }
+
+            int keep = _pool.Spec.BlocksForTokens(tokens);
+            int tail = record.BlocksPerLayer - keep;
+            if (tail == 0)
+            {
+                SetTokens(record, tokens);
+                return 0;
+            }
+
+            int total = tail * record.LayerCount;
+            record.EnsureRoom(record.BlocksPerLayer, total);
+            Span<KvBlock> freed = record.Scratch.AsSpan(0, total);
+            record.CopyTail(tail, freed);
+            try
+            {
+                _pool.Free(agent, freed);
+            }
+            catch (BlockCorruptionException)
+            {
+                // The pool freed the blocks before it reported the overrun: keep the books in step with it.
+                DropTail(record, tail, tokens);
+                throw;
+            }
+
+            DropTail(record, tail, tokens);
+            return tail;
+        }
+        finally
+        {
+            Monitor.Exit(record);
+        }
+    }
+
+    private bool AppendCore(AgentId agent, int tokens, bool throwOnExhaustion, out int added)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
+        added = 0;
+        AgentCache record = Enter(agent);
+        try
+        {
+            long length = (long)record.Tokens + tokens;
+            if (length > int.MaxValue)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(tokens),
+                    tokens,
+                    string.Create(CultureInfo.InvariantCulture, $"{agent} holds {record.Tokens} tokens; {tokens} more would exceed {int.MaxValue}."));
+            }
+
+            KvCacheSpec spec = _pool.Spec;
+            if (spec.Layers != record.LayerCount)
+            {
+                throw new InvalidOperationException($"The pool was reconfigured to {spec.Layers} layers after {agent} was admitted with {record.LayerCount}. Release the agent and admit it again.");
+            }
+
+            int needed = spec.BlocksForTokens(length) - record.BlocksPerLayer;
+            if (needed > 0)
+            {
+                int total = checked(needed * record.LayerCount);
+                record.EnsureRoom(record.BlocksPerLayer + needed, total);
+                Span<KvBlock> blocks = record.Scratch.AsSpan(0, total);
+                if (throwOnExhaustion)
+                {
+                    _pool.AllocateAllLayers(agent, needed, blocks);
+                }
+                else if (!_pool.TryAllocateAllLayers(agent, needed, blocks))
+                {
+                    return false;
+                }
+
+                record.AppendLayerMajor(blocks, needed);
+                Interlocked.Add(ref _totalBlocks, total);
+                added = needed;
+            }
+
+            SetTokens(record, (int)length);
+            return true;
+        }
+        finally
+        {
+            Monitor.Exit(record);
+        }
+    }
+
+    private void SetTokens(AgentCache record, int tokens)
+    {
+        Interlocked.Add(ref _totalTokens, tokens - record.Tokens);
+        record.Tokens = tokens;
+    }
+
+    private void DropTail(AgentCache record, int tail, int tokens)
+    {
+        record.DropLast(tail);
+        Interlocked.Add(ref _totalBlocks, -(long)tail * record.LayerCount);
+        SetTokens(record, tokens);
+    }
+}

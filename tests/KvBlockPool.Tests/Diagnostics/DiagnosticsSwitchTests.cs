@@ -1,0 +1,32 @@
+using KvBlockPool.Tests.Lifecycle;
+
+namespace KvBlockPool.Tests.Diagnostics;
+
+[Collection(MeasurementCollection.Name)] // it sets a process-wide environment variable
+public sealed class DiagnosticsSwitchTests
+{
+    [Theory]
+    [InlineData("1", null, true)]
+    [InlineData("true", null, true)]
+    [InlineData("TRUE", null, true)]
+    [InlineData("0", null, false)]
+    [InlineData("yes", null, false)]
+    [InlineData(null, null, false)]
+    [InlineData("1", false, false)] // the option wins over the environment
+    [InlineData(null, true, true)]
+    public void Diagnostics_mode_is_switched_by_the_option_or_else_the_environment_variable(string? environment, bool? option, bool expected)
+    {
+        string? saved = Environment.GetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, environment);
+            using var pool = new BlockPool(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 4, Alignment = 64, Diagnostics = option });
+
+            Assert.Equal(expected, pool.DiagnosticsEnabled);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, saved);
+        }
+    }
+}

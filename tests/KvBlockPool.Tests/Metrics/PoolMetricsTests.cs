@@ -1,0 +1,149 @@
+using System.Diagnostics.Metrics;
+using KvBlockPool.Tests.Lifecycle;
+
+namespace KvBlockPool.Tests.Metrics;
+
+public sealed class PoolMetricsTests
+{
+    /// <summary>Every instrument, as docs/metrics.md lists it: name, unit.</summary>
+    public static readonly TheoryData<string, string> Documented = new()
+    {
+        { "kvblockpool.blocks.allocated", "{block}" },
+        { "kvblockpool.blocks.freed", "{block}" },
+        { "kvblockpool.allocation.failures", "{failure}" },
+        { "kvblockpool.scope.rollbacks", "{rollback}" },
+        { "kvblockpool.blocks.in_use", "{block}" },
+        { "kvblockpool.blocks.available", "{block}" },
+        { "kvblockpool.bytes.in_use", "By" },
+        { "kvblockpool.bytes.available", "By" },
+        { "kvblockpool.agents", "{agent}" },
+        { "kvblockpool.native.bytes", "By" },
+    };
+
+    private static readonly AgentId Alice = new(1);
+    private static readonly AgentId Bob = new(2);
+
+    [Fact]
+    public void The_pool_publishes_exactly_the_documented_instruments_through_the_hosts_meter_factory()
+    {
+        using var factory = new ScopedMeterFactory();
+        using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
+        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+
+        var expected = Documented.Select(row => ((string)row[0], (string)row[1])).OrderBy(p => p.Item1).ToArray();
+        var published = recorder.Instruments.Values.Select(i => (i.Name, i.Unit ?? string.Empty)).OrderBy(p => p.Name).ToArray();
+        Assert.Equal(expected, published);
+        Assert.All(recorder.Instruments.Values, i =>
+        {
+            Assert.Equal("KvBlockPool", i.Meter.Name);
+            Assert.Matches("^[a-z_.]+$", i.Name);
+            Assert.False(string.IsNullOrWhiteSpace(i.Description));
+        });
+    }
+
+    [Fact]
+    public void Counters_count_exactly_the_blocks_allocated_and_freed_the_failures_and_the_rollbacks()
+    {
+        using var factory = new ScopedMeterFactory();
+        using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
+        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+
+        KvBlock[] three = pool.Allocate(Alice, layer: 0, count: 3);  // +3
+        pool.AllocateAllLayers(Bob, blocksPerLayer: 2);              // +8
+        Assert.False(pool.TryAllocate(Alice, 1, new KvBlock[6]));    // failure: 5 left
+        Assert.Throws<BlockPoolExhaustedException>(() => pool.AllocateAllLayers(Alice, 2)); // failure
+        using (AllocationScope scope = pool.BeginScope(Alice))
+        {
+            scope.Allocate(layer: 2, count: 2);                      // +2, rolled back: freed +2
+        }
+
+        pool.Free(Alice, three[0]);                                  // freed +1
+        Assert.Equal(8, pool.FreeAgent(Bob));                        // freed +8
+
+        Assert.Equal(13, recorder.Total("kvblockpool.blocks.allocated"));
+        Assert.Equal(11, recorder.Total("kvblockpool.blocks.freed"));
+        Assert.Equal(2, recorder.Total("kvblockpool.allocation.failures"));
+        Assert.Equal(1, recorder.Total("kvblockpool.scope.rollbacks"));
+    }
+
+    [Fact]
+    public void Gauges_report_the_pools_state_at_the_moment_they_are_observed()
+    {
+        using var factory = new ScopedMeterFactory();
+        using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
+        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+        int bytesPerBlock = pool.Spec.BytesPerBlock;
+
+        pool.Allocate(Alice, layer: 0, count: 3);
+        pool.AllocateAllLayers(Bob, blocksPerLayer: 1);
+        IReadOnlyDictionary<string, long> values = recorder.Observe();
+
+        Assert.Equal(7, values["kvblockpool.blocks.in_use"]);
+        Assert.Equal(9, values["kvblockpool.blocks.available"]);
+        Assert.Equal(7L * bytesPerBlock, values["kvblockpool.bytes.in_use"]);
+        Assert.Equal(9L * bytesPerBlock, values["kvblockpool.bytes.available"]);
+        Assert.Equal(2, values["kvblockpool.agents"]);
+        Assert.Equal(pool.NativeBytes, values["kvblockpool.native.bytes"]);
+
+        pool.FreeAgent(Alice);
+        values = recorder.Observe();
+        Assert.Equal(4, values["kvblockpool.blocks.in_use"]);
+        Assert.Equal(1, values["kvblockpool.agents"]);
+
+        pool.Dispose();
+        Assert.Empty(recorder.Observe()); // a disposed pool reports nothing rather than stale figures
+    }
+
+    [Fact]
+    public void The_lifecycle_layer_shows_up_in_the_pools_instruments()
+    {
+        using var factory = new ScopedMeterFactory();
+        using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
+        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+        using var manager = new AgentCacheManager(pool);
+
+        manager.Admit(Alice, promptTokens: 5);           // 2 blocks x 4 layers: +8
+        Assert.Equal(0, manager.Append(Alice, 3));       // fits
+        Assert.False(manager.TryAdmit(Bob, 9));          // 12 needed, 8 left: failure
+        Assert.Equal(1, manager.Truncate(Alice, 4));     // freed +4
+        Assert.Equal(1, manager.Append(Alice));          // +4
+
+        Assert.Equal(12, recorder.Total("kvblockpool.blocks.allocated"));
+        Assert.Equal(4, recorder.Total("kvblockpool.blocks.freed"));
+        Assert.Equal(1, recorder.Total("kvblockpool.allocation.failures"));
+        Assert.Equal(8, recorder.Observe()["kvblockpool.blocks.in_use"]);
+        Assert.Equal(8, manager.Release(Alice));
+        Assert.Equal(0, recorder.Observe()["kvblockpool.blocks.in_use"]);
+        Assert.Equal(12, recorder.Total("kvblockpool.blocks.freed"));
+    }
+
+    [Fact]
+    public void Without_a_meter_factory_the_static_meter_tags_every_measurement_with_the_pool_name()
+    {
+        string name = "metrics-static-" + Guid.NewGuid().ToString("N");
+        using var recorder = new MetricsRecorder(i => i.Meter.Name == "KvBlockPool" && i.Meter.Scope is null, poolName: name);
+        using BlockPool pool = TestPools.Create(capacityBlocks: 16, name: name);
+
+        pool.Allocate(Alice, layer: 0, count: 2);
+        pool.FreeAgent(Alice);
+
+        Assert.Equal(2, recorder.Total("kvblockpool.blocks.allocated"));
+        Assert.Equal(2, recorder.Total("kvblockpool.blocks.freed"));
+        Assert.Equal(16, recorder.Observe()["kvblockpool.blocks.available"]);
+    }
+
+    [Fact]
+    public void With_no_listener_the_counters_are_disabled()
+    {
+        using var factory = new ScopedMeterFactory();
+        using BlockPool pool = TestPools.Create(capacityBlocks: 4, meterFactory: factory);
+        var seen = new List<Instrument>();
+        using var probe = new MeterListener { InstrumentPublished = (i, _) => { if (i.Meter.Scope == factory) { seen.Add(i); } } };
+        probe.Start(); // sees the instruments, enables none
+
+        pool.Allocate(Alice, layer: 0);
+
+        Assert.NotEmpty(seen);
+        Assert.All(seen, i => Assert.False(i.Enabled));
+    }
+}
