@@ -16,9 +16,19 @@ internal readonly record struct BlockLayout(
     /// <summary>Guard bytes kept after every block in diagnostics mode; one cache line.</summary>
     public const int DiagnosticsGuardBytes = 64;
 
+    /// <summary>The size of a full slab; the last one may be smaller (see <see cref="SlabBytesAt"/>).</summary>
     public long SlabBytes => Stride * BlocksPerSlab;
 
-    public long TotalBytes => SlabBytes * SlabCount;
+    /// <summary>Exactly the blocks of the pool: the last slab holds only the blocks left over.</summary>
+    public long TotalBytes => Stride * Capacity;
+
+    /// <summary>
+    /// The size of slab <paramref name="slab"/>. The last slab is cut to the blocks it holds, so a pool never takes
+    /// native memory for blocks it does not have (a byte budget stays a budget even when the stride, which grows by
+    /// the guard in diagnostics mode, does not divide the slab size).
+    /// </summary>
+    public long SlabBytesAt(int slab) =>
+        slab < SlabCount - 1 ? SlabBytes : Stride * (Capacity - ((long)BlocksPerSlab * (SlabCount - 1)));
 
     public static BlockLayout Resolve(BlockPoolOptions options, KvCacheSpec spec, bool diagnostics)
     {

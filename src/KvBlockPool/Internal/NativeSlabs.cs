@@ -52,7 +52,7 @@ internal sealed unsafe class NativeSlabs : IDisposable
                 void* slab;
                 try
                 {
-                    slab = allocator.AlignedAlloc((nuint)layout.SlabBytes, (nuint)layout.Alignment);
+                    slab = allocator.AlignedAlloc((nuint)layout.SlabBytesAt(taken), (nuint)layout.Alignment);
                 }
                 catch (OutOfMemoryException ex)
                 {

@@ -1,7 +1,9 @@
+using Xunit.Abstractions;
+
 namespace KvBlockPool.Tests.Lifecycle;
 
 [Collection(MeasurementCollection.Name)]
-public sealed class AgentCacheManagerAllocationTests
+public sealed class AgentCacheManagerAllocationTests(ITestOutputHelper output)
 {
     [Fact]
     public void Steady_state_admit_append_truncate_and_release_allocate_nothing_on_the_managed_heap()
@@ -16,6 +18,7 @@ public sealed class AgentCacheManagerAllocationTests
         RunCycles(manager, agents, cycles: 5_000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
+        output.WriteLine($"5,000 cycles x 3 agents (32 layers): {allocated} bytes allocated on the managed heap");
         Assert.Equal(0, allocated);
         Assert.Equal(0, pool.AllocatedBlocks);
     }

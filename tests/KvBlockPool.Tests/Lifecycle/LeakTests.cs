@@ -1,7 +1,9 @@
+using Xunit.Abstractions;
+
 namespace KvBlockPool.Tests.Lifecycle;
 
 [Collection(MeasurementCollection.Name)]
-public sealed class LeakTests
+public sealed class LeakTests(ITestOutputHelper output)
 {
     private const int Lifecycles = 10_000;
     private const int MaxContext = 64;
@@ -15,7 +17,7 @@ public sealed class LeakTests
         var random = new Random(20261125);
         int rolledBack = 0, exhausted = 0, truncations = 0;
 
-        using (BlockPool pool = TestPools.Create(capacityBlocks: 4 * 48)) // 4 layers: room for a few agents at a time
+        using (BlockPool pool = TestPools.Create(capacityBlocks: 4 * 24)) // 4 layers: 24 blocks each, so the pool is often full
         using (var manager = new AgentCacheManager(pool))
         {
             long poolNativeBytes = pool.NativeBytes;
@@ -89,6 +91,7 @@ public sealed class LeakTests
 
         Assert.Equal(nativeAtStart, BlockPool.LiveNativeBytes);
         long managedGrowth = GC.GetTotalMemory(forceFullCollection: true) - managedAtStart;
+        output.WriteLine($"{Lifecycles} lifecycles: {rolledBack} admissions rolled back part-way, {exhausted} exhaustions met by preemption, {truncations} truncations; managed heap growth {managedGrowth} bytes; native bytes {nativeAtStart} before and {BlockPool.LiveNativeBytes} after");
         Assert.True(managedGrowth < 1024 * 1024, $"the managed heap grew by {managedGrowth} bytes");
 
         // The workload really exercised every path.
