@@ -165,7 +165,8 @@ public sealed partial class BlockPool
         }
     }
 
-    private unsafe byte* BeginDataAccess(KvBlock block, int offset, int length)
+    /// <summary>Validates the range and counts a data access that <see cref="Dispose"/> waits for; pair with <see cref="EndDataAccess"/>.</summary>
+    internal unsafe byte* BeginDataAccess(KvBlock block, int offset, int length)
     {
         lock (_gate)
         {
@@ -182,7 +183,7 @@ public sealed partial class BlockPool
         }
     }
 
-    private void EndDataAccess()
+    internal void EndDataAccess()
     {
         lock (_gate)
         {
