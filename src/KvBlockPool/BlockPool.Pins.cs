@@ -79,6 +79,37 @@ public sealed partial class BlockPool
         }
     }
 
+    /// <summary>
+    /// Checks the pin invariants under the gate (for tests and systematic tests): every pinned agent is registered
+    /// (a pin keeps its agent's blocks from being freed), every pin count is positive, and no data access is in
+    /// flight once the pool is disposed. Returns null when they hold.
+    /// </summary>
+    internal string? FindPinViolation()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return _dataAccessesInFlight == 0 ? null : $"{_dataAccessesInFlight} data access(es) in flight after dispose";
+            }
+
+            foreach (KeyValuePair<AgentId, int> pin in _pins)
+            {
+                if (pin.Value <= 0)
+                {
+                    return $"{pin.Key} has pin count {pin.Value}";
+                }
+
+                if (!_agents.ContainsKey(pin.Key))
+                {
+                    return $"{pin.Key} is pinned but holds no blocks: its blocks were freed under a pin";
+                }
+            }
+
+            return _dataAccessesInFlight < 0 ? $"data accesses in flight is {_dataAccessesInFlight}" : null;
+        }
+    }
+
     internal void Unpin(AgentId agent)
     {
         lock (_gate)

@@ -30,6 +30,7 @@ public sealed class PinTests
             Assert.Equal(2, one.Pins);
             Assert.Contains("pinned", all.Message, StringComparison.Ordinal);
             Assert.Equal(before, pool.DescribeState());
+            Assert.Null(pool.FindPinViolation());
 
             // Growing a pinned agent is allowed, and so is freeing another agent.
             pool.Allocate(Agent, 0);
@@ -201,6 +202,7 @@ public sealed class PinTests
         Assert.True(saves > 0);
         Assert.Equal(0, pool.AllocatedBlocks);
         Assert.Null(pool.FindInvariantViolation());
+        Assert.Null(pool.FindPinViolation());
         Assert.True(refusals > 0, "no release ever met a save in progress: the race was not exercised");
     }
 
