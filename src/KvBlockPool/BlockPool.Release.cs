@@ -37,6 +37,7 @@ public sealed partial class BlockPool
     /// <exception cref="StaleBlockHandleException">A handle's block was freed and handed out again; nothing changed.</exception>
     /// <exception cref="DoubleFreeException">A block is already free, or a handle appears twice; nothing changed.</exception>
     /// <exception cref="BlockOwnershipException">A block is held by another agent or an uncommitted scope; nothing changed.</exception>
+    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found guard bytes overwritten; the blocks were freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public void Free(AgentId agent, ReadOnlySpan<KvBlock> blocks)
@@ -59,6 +60,7 @@ public sealed partial class BlockPool
             lock (_gate)
             {
                 ThrowIfDisposed();
+                ThrowIfPinned(agent);
                 DetachForFree(agent, blocks, detached);
                 deferred = DefersScrub;
                 if (deferred)
@@ -94,6 +96,7 @@ public sealed partial class BlockPool
     /// <summary>Frees every block <paramref name="agent"/> holds, on every layer, and forgets the agent.</summary>
     /// <param name="agent">The agent.</param>
     /// <returns>How many blocks were freed; 0 if the pool holds nothing for <paramref name="agent"/>.</returns>
+    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found guard bytes overwritten; the blocks were freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public int FreeAgent(AgentId agent)
@@ -109,6 +112,7 @@ public sealed partial class BlockPool
                 return 0;
             }
 
+            ThrowIfPinned(agent);
             UnregisterAgent(record);
             (count, deferred) = ReleaseRecord(record);
         }

@@ -139,7 +139,7 @@ public sealed partial class BlockPool : IDisposable
 
     /// <summary>
     /// Frees all native memory. Idempotent. Waits for <c>Free</c> calls that are clearing blocks outside the
-    /// gate; reports blocks still allocated (per agent, through <see cref="LeakReport"/> and a log warning).
+    /// gate and for block copies in flight (a save reading a pinned agent); reports blocks still allocated (per agent, through <see cref="LeakReport"/> and a log warning).
     /// Every later call on the pool throws <see cref="ObjectDisposedException"/>.
     /// </summary>
     /// <remarks>Spans and pointers obtained earlier must not be used after this: their memory is gone.</remarks>
@@ -154,7 +154,7 @@ public sealed partial class BlockPool : IDisposable
             }
 
             _disposed = true;
-            while (_releasesInFlight > 0)
+            while (_releasesInFlight > 0 || _dataAccessesInFlight > 0)
             {
                 Monitor.Wait(_gate);
             }

@@ -1,0 +1,228 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool;
+
+/// <content>
+/// Pins and guarded data access, for readers that copy block memory outside the gate (saving an agent's cache).
+/// </content>
+/// <remarks>
+/// <para>
+/// A pin makes <c>Free</c> and <c>FreeAgent</c> of the agent <em>refuse</em> (with <see cref="AgentPinnedException"/>,
+/// nothing changed) rather than wait: a waiting free could deadlock a host that saves and releases on the same
+/// thread, and a refusal is easy to retry. Allocating more blocks for a pinned agent is allowed; the pin's
+/// snapshot does not include them.
+/// </para>
+/// <para>
+/// <see cref="Dispose"/> never waits for a pin (a save may be stalled on slow I/O), only for the copies in
+/// flight: every copy between native memory and a caller's buffer is a short data access counted under the gate,
+/// and <c>Dispose</c> waits for that count to reach zero before it frees the slabs. The next copy after
+/// <c>Dispose</c> throws <see cref="ObjectDisposedException"/>.
+/// </para>
+/// </remarks>
+public sealed partial class BlockPool
+{
+    private readonly Dictionary<AgentId, int> _pins = [];
+    private int _dataAccessesInFlight;
+
+    /// <summary>Pins <paramref name="agent"/> and snapshots its block handles (every layer, logical order).</summary>
+    /// <exception cref="ArgumentException">The pool holds no blocks for <paramref name="agent"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal AgentPin Pin(AgentId agent)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (!_agents.TryGetValue(agent, out OwnerRecord? record))
+            {
+                throw new ArgumentException($"Pool '{_name}' holds no blocks for {agent}; there is nothing to pin.", nameof(agent));
+            }
+
+            int layers = record.LayerCount;
+            var blocks = new KvBlock[record.BlockCount];
+            var starts = new int[layers + 1];
+            int at = 0;
+            for (int layer = 0; layer < layers; layer++)
+            {
+                starts[layer] = at;
+                foreach (int id in record.Layers[layer].AsSpan())
+                {
+                    blocks[at++] = new KvBlock(id, layer, _generation[id], _stamp);
+                }
+            }
+
+            starts[layers] = at;
+            CollectionsMarshal.GetValueRefOrAddDefault(_pins, agent, out _)++;
+            return new AgentPin(this, agent, blocks, starts);
+        }
+    }
+
+    /// <summary>Pins held on <paramref name="agent"/> (0 when none); for tests and systematic tests.</summary>
+    internal int GetPinCount(AgentId agent)
+    {
+        lock (_gate)
+        {
+            return _pins.GetValueOrDefault(agent);
+        }
+    }
+
+    /// <summary>Copies between a block and a caller's buffer that are running outside the gate; for tests.</summary>
+    internal int DataAccessesInFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _dataAccessesInFlight;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks the pin invariants under the gate (for tests and systematic tests): every pinned agent is registered
+    /// (a pin keeps its agent's blocks from being freed), every pin count is positive, and no data access is in
+    /// flight once the pool is disposed. Returns null when they hold.
+    /// </summary>
+    internal string? FindPinViolation()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return _dataAccessesInFlight == 0 ? null : $"{_dataAccessesInFlight} data access(es) in flight after dispose";
+            }
+
+            foreach (KeyValuePair<AgentId, int> pin in _pins)
+            {
+                if (pin.Value <= 0)
+                {
+                    return $"{pin.Key} has pin count {pin.Value}";
+                }
+
+                if (!_agents.ContainsKey(pin.Key))
+                {
+                    return $"{pin.Key} is pinned but holds no blocks: its blocks were freed under a pin";
+                }
+            }
+
+            return _dataAccessesInFlight < 0 ? $"data accesses in flight is {_dataAccessesInFlight}" : null;
+        }
+    }
+
+    internal void Unpin(AgentId agent)
+    {
+        lock (_gate)
+        {
+            ref int pins = ref CollectionsMarshal.GetValueRefOrNullRef(_pins, agent);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref pins))
+            {
+                return;
+            }
+
+            if (--pins == 0)
+            {
+                _pins.Remove(agent);
+            }
+        }
+    }
+
+    /// <summary>Copies bytes of a live block into <paramref name="destination"/>; Dispose waits for the copy.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe void CopyFromBlock(KvBlock block, int offset, Span<byte> destination)
+    {
+        byte* address = BeginDataAccess(block, offset, destination.Length);
+        try
+        {
+            new ReadOnlySpan<byte>(address + offset, destination.Length).CopyTo(destination);
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>Copies <paramref name="source"/> into a live block at <paramref name="offset"/>; Dispose waits for the copy.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe void CopyToBlock(KvBlock block, int offset, ReadOnlySpan<byte> source)
+    {
+        byte* address = BeginDataAccess(block, offset, source.Length);
+        try
+        {
+            source.CopyTo(new Span<byte>(address + offset, source.Length));
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>
+    /// Commits <paramref name="scope"/> only if its agent holds nothing, in one step under the gate, so a restore
+    /// can never merge into blocks another thread gave the same agent meanwhile.
+    /// </summary>
+    /// <exception cref="ArgumentException">The agent holds blocks now; the scope stays open (dispose it to roll back).</exception>
+    internal void CommitIntoAbsentAgent(AllocationScope scope)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_agents.TryGetValue(scope.Agent, out OwnerRecord? existing))
+            {
+                throw AgentHoldsBlocks(scope.Agent, existing.BlockCount);
+            }
+
+            scope.Commit(); // re-enters the gate; Monitor is reentrant
+        }
+    }
+
+    internal ArgumentException AgentHoldsBlocks(AgentId agent, int blocks) => new(
+        string.Create(CultureInfo.InvariantCulture, $"{agent} already holds {blocks} block(s) in pool '{_name}'; a cache is restored only into an agent that holds nothing. Free the agent first, or restore under another agent id. Nothing changed."),
+        nameof(agent));
+
+    /// <summary>Refuses a free of a pinned agent. Caller holds the gate.</summary>
+    private void ThrowIfPinned(AgentId agent)
+    {
+        if (_pins.Count != 0 && _pins.TryGetValue(agent, out int pins))
+        {
+            throw new AgentPinnedException(
+                agent,
+                pins,
+                string.Create(CultureInfo.InvariantCulture, $"{agent} is pinned by {pins} save(s) in progress, so its blocks cannot be freed now: a freed block could be reused while the save reads it. Nothing was freed. Retry when the save has finished."));
+        }
+    }
+
+    /// <summary>Validates the range and counts a data access that <see cref="Dispose"/> waits for; pair with <see cref="EndDataAccess"/>.</summary>
+    internal unsafe byte* BeginDataAccess(KvBlock block, int offset, int length)
+    {
+        lock (_gate)
+        {
+            byte* address = Resolve(block, out int bytesPerBlock, out _);
+            if ((uint)offset > (uint)bytesPerBlock || (uint)length > (uint)(bytesPerBlock - offset))
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(offset),
+                    string.Create(CultureInfo.InvariantCulture, $"Bytes {offset} to {(long)offset + length} are not inside a block of {bytesPerBlock} bytes."));
+            }
+
+            _dataAccessesInFlight++;
+            return address;
+        }
+    }
+
+    internal void EndDataAccess()
+    {
+        lock (_gate)
+        {
+            _dataAccessesInFlight--;
+            if (_disposed)
+            {
+                Monitor.PulseAll(_gate);
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.IO.Pipelines;
+
+namespace KvBlockPool.Persistence;
+
+/// <summary>
+/// Restores a saved KV cache into a pool: the header is read and checked in full before anything is allocated,
+/// then fresh blocks are allocated for every layer in one allocation scope, filled as the payload streams in,
+/// and committed to the agent only after every checksum matched and the source ended. Any failure returns every
+/// block and leaves the agent exactly as before.
+/// </summary>
+public static class KvCacheReader
+{
+    /// <summary>The buffer the stream overloads read through: large reads, few copies.</summary>
+    internal const int StreamBufferBytes = 1024 * 1024;
+
+    /// <summary>Restores the cache that <paramref name="source"/> holds, reading it to its end.</summary>
+    /// <param name="pool">The pool to restore into; its spec must equal the saved one.</param>
+    /// <param name="source">The saved cache; exactly one, and nothing after it (the reader is not completed).</param>
+    /// <param name="asAgent">The agent to restore as; <see langword="null"/> restores as the agent that was saved. It must hold no blocks.</param>
+    /// <param name="cancellationToken">Cancels the restore; every block taken is returned.</param>
+    /// <returns>The header of the restored cache.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="pool"/> or <paramref name="source"/> is null.</exception>
+    /// <exception cref="ArgumentException">The target agent already holds blocks.</exception>
+    /// <exception cref="KvCacheSpecMismatchException">The cache was saved with another spec; nothing was allocated.</exception>
+    /// <exception cref="KvCacheFormatException">The data is not a valid saved cache (see <see cref="KvCacheFormatException.Reason"/>); nothing changed.</exception>
+    /// <exception cref="BlockPoolExhaustedException">The pool has too few free blocks; nothing changed.</exception>
+    /// <exception cref="IOException">The source failed; nothing changed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public static async Task<KvCacheHeader> RestoreAsync(BlockPool pool, PipeReader source, AgentId? asAgent = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(source);
+        ObjectDisposedException.ThrowIf(pool.IsDisposed, pool);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var frame = new KvCacheFrameReader(source, cancellationToken);
+        KvCacheHeader header = await frame.ReadHeaderAsync().ConfigureAwait(false);
+        KvCacheSpec spec = pool.Spec;
+        if (header.Spec != spec)
+        {
+            throw new KvCacheSpecMismatchException(
+                header.Spec,
+                spec,
+                $"The cache of {header.Agent} was saved with spec [{header.Spec}], but pool '{pool.Name}' has spec [{spec}]. Restore it into a pool with the saved spec. Nothing was allocated.");
+        }
+
+        AgentId agent = asAgent ?? header.Agent;
+        int held = pool.GetBlockCount(agent);
+        if (held != 0)
+        {
+            throw pool.AgentHoldsBlocks(agent, held);
+        }
+
+        if (header.TotalBlocks > pool.Capacity)
+        {
+            // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.
+            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.AvailableBlocks, pool.Capacity);
+        }
+
+        using AllocationScope scope = pool.BeginScope(agent);
+        var blocks = new KvBlock[header.TotalBlocks];
+        int start = 0;
+        for (int layer = 0; layer < spec.Layers; layer++)
+        {
+            int count = header.BlocksPerLayer[layer];
+            if (count > 0)
+            {
+                scope.Allocate(layer, blocks.AsSpan(start, count));
+                start += count;
+            }
+        }
+
+        var filler = new BlockFiller(pool, blocks, spec.BytesPerBlock);
+        for (int layer = 0; layer < spec.Layers; layer++)
+        {
+            string what = KvCacheFormat.Invariant($"layer {layer}");
+            ulong computed = await frame.ReadPayloadAsync(header.GetLayerPayloadBytes(layer), filler, what + "'s blocks").ConfigureAwait(false);
+            long checksumOffset = frame.Position;
+            ulong stored = await frame.ReadChecksumAsync(what + "'s checksum").ConfigureAwait(false);
+            if (stored != computed)
+            {
+                throw new KvCacheFormatException(
+                    KvCacheFormatError.LayerChecksumMismatch,
+                    checksumOffset,
+                    KvCacheFormat.Invariant($"Layer {layer}'s block data is corrupt: its checksum (at offset {checksumOffset}) is 0x{stored:x16} but the data hashes to 0x{computed:x16}. Nothing was restored."));
+            }
+        }
+
+        await frame.ExpectEndAsync().ConfigureAwait(false);
+        pool.CommitIntoAbsentAgent(scope);
+        return header;
+    }
+
+    /// <summary>Restores the cache that <paramref name="source"/> holds, reading it to its end; the stream is left open.</summary>
+    /// <param name="pool">The pool to restore into; its spec must equal the saved one.</param>
+    /// <param name="source">A readable stream holding exactly one saved cache; left open.</param>
+    /// <param name="asAgent">The agent to restore as; <see langword="null"/> restores as the agent that was saved. It must hold no blocks.</param>
+    /// <param name="cancellationToken">Cancels the restore; every block taken is returned.</param>
+    /// <returns>The header of the restored cache.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="pool"/> or <paramref name="source"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="source"/> is not readable, or the target agent already holds blocks.</exception>
+    /// <exception cref="KvCacheSpecMismatchException">The cache was saved with another spec; nothing was allocated.</exception>
+    /// <exception cref="KvCacheFormatException">The data is not a valid saved cache; nothing changed.</exception>
+    /// <exception cref="BlockPoolExhaustedException">The pool has too few free blocks; nothing changed.</exception>
+    /// <exception cref="IOException">The stream failed; nothing changed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public static async Task<KvCacheHeader> RestoreFromStreamAsync(BlockPool pool, Stream source, AgentId? asAgent = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(source);
+        if (!source.CanRead)
+        {
+            throw new ArgumentException("The source stream is not readable.", nameof(source));
+        }
+
+        PipeReader reader = CreateReader(source);
+        try
+        {
+            return await RestoreAsync(pool, reader, asAgent, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal static PipeReader CreateReader(Stream source) =>
+        PipeReader.Create(source, new StreamPipeReaderOptions(bufferSize: StreamBufferBytes, minimumReadSize: StreamBufferBytes / 4, leaveOpen: true));
+}

@@ -1,0 +1,173 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.IO.Pipelines;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool.Persistence;
+
+/// <summary>
+/// Saves an agent's KV cache in the versioned, checksummed format of <c>docs/format.md</c>: streamed from the
+/// pool's native memory straight into the destination's buffers, flushed as it goes, never held whole in managed
+/// memory.
+/// </summary>
+/// <remarks>
+/// The agent is pinned for the length of the save: a concurrent <see cref="BlockPool.Free(AgentId, KvBlock)"/> or
+/// <see cref="BlockPool.FreeAgent"/> of it is refused with <see cref="AgentPinnedException"/>, so no block is freed
+/// and reused while it is read. The save captures the agent's block tables when it starts; the host should not
+/// write to those blocks while it runs (their bytes would be saved torn). Disposing the pool during a save is safe:
+/// it waits at most for one chunk copy, and the save then fails with <see cref="ObjectDisposedException"/>.
+/// </remarks>
+public static class KvCacheWriter
+{
+    /// <summary>The most bytes copied from native memory under one data access (keeps a concurrent Dispose's wait short).</summary>
+    internal const int ChunkBytes = 256 * 1024;
+
+    /// <summary>Bytes written between flushes: enough to amortize a flush, little enough to keep back-pressure.</summary>
+    internal const int FlushBytes = 1024 * 1024;
+
+    /// <summary>Saves <paramref name="agent"/>'s cache to <paramref name="destination"/> and flushes it (the writer is not completed).</summary>
+    /// <param name="pool">The pool holding the cache.</param>
+    /// <param name="agent">The agent; it must hold at least one block.</param>
+    /// <param name="destination">Where the bytes go.</param>
+    /// <param name="tokenCount">Tokens the cache holds, recorded in the header; <see langword="null"/> records the capacity of the longest layer's blocks.</param>
+    /// <param name="cancellationToken">Cancels the save between chunks; the destination then holds a partial cache.</param>
+    /// <returns>The header that was written.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="pool"/> or <paramref name="destination"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="agent"/> holds no blocks.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenCount"/> is negative or more than the agent's blocks hold.</exception>
+    /// <exception cref="IOException">The reader of <paramref name="destination"/> stopped, or the underlying stream failed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed before or during the save.</exception>
+    public static async Task<KvCacheHeader> SaveAsync(BlockPool pool, AgentId agent, PipeWriter destination, long? tokenCount = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (tokenCount < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, "The token count cannot be negative.");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        using AgentPin pin = pool.Pin(agent);
+
+        // Stable for the whole save: a pinned agent holds blocks, and the pool refuses to reconfigure while any are out.
+        KvCacheSpec spec = pool.Spec;
+        int[] counts = new int[pin.LayerCount];
+        int longest = 0;
+        for (int layer = 0; layer < counts.Length; layer++)
+        {
+            counts[layer] = pin.GetBlockCount(layer);
+            longest = Math.Max(longest, counts[layer]);
+        }
+
+        long capacity = (long)longest * spec.TokensPerBlock;
+        long tokens = tokenCount ?? capacity;
+        if (tokens > capacity)
+        {
+            throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, KvCacheFormat.Invariant($"{agent} holds at most {capacity} tokens ({longest} blocks of {spec.TokensPerBlock} tokens on its longest layer); it cannot hold {tokens}."));
+        }
+
+        byte[] header = KvCacheFormat.EncodeHeader(spec, agent, tokens, counts);
+        destination.Write(header);
+        long unflushed = header.Length;
+        var hash = new XxHash3();
+        int bytesPerBlock = spec.BytesPerBlock;
+        for (int layer = 0; layer < counts.Length; layer++)
+        {
+            hash.Reset();
+            for (int index = 0; index < counts[layer]; index++)
+            {
+                KvBlock block = pin.GetBlock(layer, index);
+                for (int offset = 0; offset < bytesPerBlock;)
+                {
+                    int copied = CopyChunk(pin, block, offset, bytesPerBlock - offset, destination, hash);
+                    offset += copied;
+                    unflushed += copied;
+                    if (unflushed >= FlushBytes)
+                    {
+                        await FlushAsync(destination, cancellationToken).ConfigureAwait(false);
+                        unflushed = 0;
+                    }
+                }
+            }
+
+            WriteChecksum(destination, hash.GetCurrentHashAsUInt64());
+        }
+
+        await FlushAsync(destination, cancellationToken).ConfigureAwait(false);
+        ulong headerChecksum = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(header.Length - KvCacheFormat.ChecksumBytes));
+        return new KvCacheHeader(KvCacheFormat.MajorVersion, KvCacheFormat.MinorVersion, header.Length, spec, agent, tokens, counts, headerChecksum);
+    }
+
+    /// <summary>Saves <paramref name="agent"/>'s cache to <paramref name="destination"/>, which is left open.</summary>
+    /// <param name="pool">The pool holding the cache.</param>
+    /// <param name="agent">The agent; it must hold at least one block.</param>
+    /// <param name="destination">A writable stream; left open.</param>
+    /// <param name="tokenCount">Tokens the cache holds, recorded in the header; <see langword="null"/> records the capacity of the longest layer's blocks.</param>
+    /// <param name="cancellationToken">Cancels the save; the stream then holds a partial cache.</param>
+    /// <returns>The header that was written.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="pool"/> or <paramref name="destination"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is not writable, or <paramref name="agent"/> holds no blocks.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenCount"/> is negative or more than the agent's blocks hold.</exception>
+    /// <exception cref="IOException">The stream failed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed before or during the save.</exception>
+    public static async Task<KvCacheHeader> SaveToStreamAsync(BlockPool pool, AgentId agent, Stream destination, long? tokenCount = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (!destination.CanWrite)
+        {
+            throw new ArgumentException("The destination stream is not writable.", nameof(destination));
+        }
+
+        PipeWriter writer = PipeWriter.Create(destination, new StreamPipeWriterOptions(minimumBufferSize: ChunkBytes, leaveOpen: true));
+        KvCacheHeader header;
+        try
+        {
+            header = await SaveAsync(pool, agent, writer, tokenCount, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await writer.CompleteAsync(ex).ConfigureAwait(false);
+            throw;
+        }
+
+        await writer.CompleteAsync().ConfigureAwait(false);
+        return header;
+    }
+
+    /// <summary>Copies up to <paramref name="remaining"/> bytes of the block into the writer's buffer and hashes them.</summary>
+    private static int CopyChunk(AgentPin pin, KvBlock block, int offset, int remaining, PipeWriter destination, XxHash3 hash)
+    {
+        int wanted = Math.Min(remaining, ChunkBytes);
+        Span<byte> buffer = destination.GetSpan(wanted);
+        Span<byte> chunk = buffer[..Math.Min(wanted, buffer.Length)];
+        pin.CopyFrom(block, offset, chunk);
+        hash.Append(chunk);
+        destination.Advance(chunk.Length);
+        return chunk.Length;
+    }
+
+    private static void WriteChecksum(PipeWriter destination, ulong checksum)
+    {
+        Span<byte> span = destination.GetSpan(KvCacheFormat.ChecksumBytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(span, checksum);
+        destination.Advance(KvCacheFormat.ChecksumBytes);
+    }
+
+    private static async ValueTask FlushAsync(PipeWriter destination, CancellationToken cancellationToken)
+    {
+        FlushResult result = await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (result.IsCanceled)
+        {
+            throw new OperationCanceledException("The save was canceled (PipeWriter.CancelPendingFlush).", cancellationToken);
+        }
+
+        if (result.IsCompleted)
+        {
+            throw new IOException("The reader of the destination pipe stopped before the save finished; the saved cache is incomplete.");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+using System.IO.Pipelines;
+using KvBlockPool.Persistence;
+
+namespace KvBlockPool.Tests.Persistence;
+
+/// <summary>
+/// A save pins its agent: frees of a pinned agent are refused (not waited for), other agents are unaffected, and
+/// disposing the pool during a save never frees memory under a copy.
+/// </summary>
+public sealed class PinTests
+{
+    private static readonly AgentId Agent = new(7);
+
+    [Fact]
+    public void Freeing_a_pinned_agent_is_refused_and_changes_nothing_until_the_pin_is_released()
+    {
+        using BlockPool pool = PersistenceKit.NewPool();
+        PersistenceKit.Fill(pool, Agent, seed: 21, 2, 2, 2);
+        KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(1, 0);
+
+        using (pool.Pin(Agent))
+        using (pool.Pin(Agent))
+        {
+            Assert.Equal(2, pool.GetPinCount(Agent));
+            string before = pool.DescribeState();
+
+            AgentPinnedException all = Assert.Throws<AgentPinnedException>(() => pool.FreeAgent(Agent));
+            AgentPinnedException one = Assert.Throws<AgentPinnedException>(() => pool.Free(Agent, block));
+            Assert.Equal(Agent, all.Agent);
+            Assert.Equal(2, one.Pins);
+            Assert.Contains("pinned", all.Message, StringComparison.Ordinal);
+            Assert.Equal(before, pool.DescribeState());
+            Assert.Null(pool.FindPinViolation());
+
+            // Growing a pinned agent is allowed, and so is freeing another agent.
+            pool.Allocate(Agent, 0);
+            PersistenceKit.Fill(pool, new AgentId(8), seed: 22, 1, 0, 0);
+            Assert.Equal(1, pool.FreeAgent(new AgentId(8)));
+        }
+
+        Assert.Equal(0, pool.GetPinCount(Agent));
+        pool.Free(Agent, block);
+        Assert.Equal(6, pool.FreeAgent(Agent));
+        Assert.Null(pool.FindInvariantViolation());
+    }
+
+    [Fact]
+    public void Pinning_an_agent_the_pool_does_not_hold_is_refused_and_releasing_a_pin_twice_is_harmless()
+    {
+        using BlockPool pool = PersistenceKit.NewPool();
+        Assert.Throws<ArgumentException>(() => pool.Pin(Agent));
+        PersistenceKit.Fill(pool, Agent, seed: 23, 1, 1, 1);
+        var first = pool.Pin(Agent);
+        using var second = pool.Pin(Agent);
+        first.Dispose();
+        first.Dispose();
+        Assert.Equal(1, pool.GetPinCount(Agent));
+        Assert.Throws<ObjectDisposedException>(() => first.CopyFrom(first.GetBlock(0, 0), 0, new byte[4]));
+    }
+
+    [Fact]
+    public async Task A_release_attempted_during_a_save_is_refused_and_the_saved_bytes_are_the_agents()
+    {
+        using BlockPool pool = PersistenceKit.NewPool();
+        PersistenceKit.Fill(pool, Agent, seed: 24, 6, 6, 6);
+        byte[][] expected = PersistenceKit.Snapshot(pool, Agent);
+
+        // The save stalls on a full pipe while holding its pin.
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 512, resumeWriterThreshold: 256, minimumSegmentSize: 256));
+        Task<KvCacheHeader> save = KvCacheWriter.SaveAsync(pool, Agent, pipe.Writer);
+        await WaitUntilAsync(() => pool.GetPinCount(Agent) == 1);
+        Assert.Throws<AgentPinnedException>(() => pool.FreeAgent(Agent));
+
+        using BlockPool target = PersistenceKit.NewPool();
+        Task<KvCacheHeader> restore = KvCacheReader.RestoreAsync(target, pipe.Reader);
+        await save;
+        await pipe.Writer.CompleteAsync();
+        await restore;
+
+        PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(target, Agent));
+        Assert.Equal(18, pool.FreeAgent(Agent)); // the pin is gone with the save
+    }
+
+    [Fact]
+    public async Task Disposing_the_pool_during_a_save_does_not_wait_for_the_save_and_the_save_then_fails_cleanly()
+    {
+        // 64 KiB blocks, 1.5 MiB in all: more than the save writes between flushes, so it stalls with blocks still to read.
+        var pool = new BlockPool(new BlockPoolOptions { Spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16), CapacityBlocks = 24 });
+        PersistenceKit.Fill(pool, Agent, seed: 25, 8, 8, 8);
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 512, resumeWriterThreshold: 256, minimumSegmentSize: 256));
+        Task<KvCacheHeader> save = KvCacheWriter.SaveAsync(pool, Agent, pipe.Writer);
+        await WaitUntilAsync(() => pool.GetPinCount(Agent) == 1);
+
+        // Returns at once: the stalled save holds a pin, but no copy is in flight.
+        await Task.Run(pool.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, pool.NativeBytes);
+        Assert.Equal(24, pool.LeakReport!.TotalBlocks);
+
+        // Let the save run on: its next copy finds the pool gone instead of reading freed memory.
+        Task drain = DrainAsync(pipe.Reader);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => save);
+        await pipe.Writer.CompleteAsync();
+        await drain;
+    }
+
+    [Fact]
+    public void Dispose_waits_for_a_copy_in_flight_before_freeing_the_slabs()
+    {
+        var pool = PersistenceKit.NewPool();
+        PersistenceKit.Fill(pool, Agent, seed: 26, 1, 1, 1);
+        KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(0, 0);
+        using var inCopy = new ManualResetEventSlim();
+        using var letGo = new ManualResetEventSlim();
+
+        // A copier holds a data access open (the counted section every save and restore copy runs in).
+        var copier = new Thread(() =>
+        {
+            unsafe
+            {
+                _ = pool.BeginDataAccess(block, 0, 16);
+            }
+
+            inCopy.Set();
+            letGo.Wait();
+            pool.EndDataAccess();
+        });
+        copier.Start();
+        inCopy.Wait();
+        Assert.Equal(1, pool.DataAccessesInFlight);
+
+        var disposer = new Thread(pool.Dispose);
+        disposer.Start();
+        Assert.False(disposer.Join(200)); // still waiting for the copy
+        Assert.NotEqual(0, pool.NativeBytes); // the slabs are still there
+        letGo.Set();
+        Assert.True(disposer.Join(10_000));
+        copier.Join();
+        Assert.True(pool.IsDisposed);
+        Assert.Equal(0, pool.NativeBytes);
+        Assert.Throws<ObjectDisposedException>(() => pool.CopyFromBlock(block, 0, new byte[16]));
+    }
+
+    [Fact]
+    public async Task Saves_racing_releases_on_threads_never_save_a_freed_block()
+    {
+        using BlockPool pool = PersistenceKit.NewPool(capacity: 128);
+        var agents = Enumerable.Range(0, 4).Select(i => new AgentId(i)).ToArray();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        int saves = 0, refusals = 0;
+
+        async Task Churn(AgentId agent, int seed)
+        {
+            var random = new Random(seed);
+            while (!stop.IsCancellationRequested)
+            {
+                // Every block of an agent holds the agent's id byte; a reused block would carry another id.
+                foreach (KvBlock block in pool.AllocateAllLayers(agent, 1 + random.Next(3)))
+                {
+                    pool.GetBlockSpan(block).Fill((byte)(agent.Value + 1));
+                }
+
+                Task<byte[]> save = Task.Run(() => PersistenceKit.SaveAsync(pool, agent));
+                Thread.SpinWait(random.Next(50_000)); // sometimes the release comes first, sometimes the save
+                while (true)
+                {
+                    try
+                    {
+                        pool.FreeAgent(agent);
+                        break;
+                    }
+                    catch (AgentPinnedException)
+                    {
+                        Interlocked.Increment(ref refusals);
+                        await Task.Yield();
+                    }
+                }
+
+                byte[] file;
+                try
+                {
+                    file = await save;
+                }
+                catch (ArgumentException)
+                {
+                    continue; // the release won the race: nothing to save
+                }
+
+                Interlocked.Increment(ref saves);
+                KvCacheInspectionReport report = await KvCacheInspector.InspectStreamAsync(new MemoryStream(file));
+                Assert.True(report.IsValid, report.ToString());
+                int at = PersistenceKit.HeaderLength;
+                for (int layer = 0; layer < 3; layer++)
+                {
+                    int length = (int)report.Header!.GetLayerPayloadBytes(layer);
+                    Assert.True(file.AsSpan(at, length).IndexOfAnyExcept((byte)(agent.Value + 1)) < 0, "a saved block does not hold the agent's bytes");
+                    at += length + 8;
+                }
+            }
+        }
+
+        await Task.WhenAll(agents.Select((agent, i) => Task.Run(() => Churn(agent, i))));
+        Assert.True(saves > 0);
+        Assert.Equal(0, pool.AllocatedBlocks);
+        Assert.Null(pool.FindInvariantViolation());
+        Assert.Null(pool.FindPinViolation());
+        Assert.True(refusals > 0, "no release ever met a save in progress: the race was not exercised");
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(1);
+        }
+    }
+
+    private static async Task DrainAsync(PipeReader reader)
+    {
+        while (true)
+        {
+            ReadResult result = await reader.ReadAsync();
+            reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await reader.CompleteAsync();
+    }
+}
