@@ -37,6 +37,6 @@ public sealed partial class BlockPool
         int highWater = Volatile.Read(ref _highWater);
         int capacity = (int)(counts >> 32);
         int available = (int)(uint)counts;
-        return new BlockPoolStatistics(capacity, available, highWater, Volatile.Read(ref _agentCount), Spec.BytesPerBlock);
+        return new BlockPoolStatistics(capacity, available, Math.Max(highWater, capacity - available), Volatile.Read(ref _agentCount), Spec.BytesPerBlock);
     }
 }

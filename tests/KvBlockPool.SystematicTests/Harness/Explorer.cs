@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Coyote;
+using Microsoft.Coyote.Logging;
 using Microsoft.Coyote.SystematicTesting;
 
 namespace KvBlockPool.SystematicTests.Harness;
@@ -25,6 +26,7 @@ internal static class Explorer
             // Anything Coyote cannot control is a fault of the harness or the pool, never something to work around.
             .WithPartiallyControlledConcurrencyAllowed(false)
             .WithTelemetryEnabled(false)
+            .WithVerbosityEnabled(VerbosityLevel.None)
             .WithConsoleLoggingEnabled(false);
         if (replayTrace is not null)
         {

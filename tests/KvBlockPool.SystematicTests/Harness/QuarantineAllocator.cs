@@ -14,6 +14,7 @@ internal sealed unsafe class QuarantineAllocator : KvBlockPool.Internal.INativeA
 
     private readonly object _gate = new();
     private readonly List<Slab> _slabs = [];
+    private bool _released;
 
     /// <summary>Slabs allocated and not yet freed by the pool.</summary>
     public int LiveSlabs
@@ -42,6 +43,11 @@ internal sealed unsafe class QuarantineAllocator : KvBlockPool.Internal.INativeA
     {
         lock (_gate)
         {
+            if (_released)
+            {
+                return; // a pool's finalizer after the iteration ended: the memory is already gone
+            }
+
             int index = _slabs.FindIndex(s => s.Pointer == (nint)pointer);
             Check.That(index >= 0, $"The pool freed 0x{(nint)pointer:x}, which it never allocated.");
             Slab slab = _slabs[index];
@@ -76,6 +82,7 @@ internal sealed unsafe class QuarantineAllocator : KvBlockPool.Internal.INativeA
             }
 
             _slabs.Clear();
+            _released = true;
         }
     }
 
