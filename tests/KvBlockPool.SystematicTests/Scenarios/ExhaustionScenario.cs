@@ -45,7 +45,11 @@ public sealed class ExhaustionScenario(ITestOutputHelper output) : SystematicTes
             });
         }
 
-        workers[Agents] = Task.Run(() => Check.That(source.FindInvariantViolation() is null, $"Invariant broken while agents allocate: {source.FindInvariantViolation()}"));
+        workers[Agents] = Task.Run(() =>
+        {
+            string? violation = source.FindInvariantViolation();
+            Check.That(violation is null, $"Invariant broken while agents allocate: {violation}");
+        });
         await Task.WhenAll(workers);
 
         int held = 0;
@@ -59,7 +63,8 @@ public sealed class ExhaustionScenario(ITestOutputHelper output) : SystematicTes
 
         Check.That(held == ledger.Count, $"The agents hold {held} blocks but callers were handed {ledger.Count}.");
         Check.That(source.AvailableBlocks + held == source.Capacity, $"available {source.AvailableBlocks} + held {held} != capacity {source.Capacity}.");
-        Check.That(source.FindInvariantViolation() is null, $"Invariant broken after the allocations: {source.FindInvariantViolation()}");
+        string? violation = source.FindInvariantViolation();
+        Check.That(violation is null, $"Invariant broken after the allocations: {violation}");
     }
 
     private static void AllocateOrBeRefused(IBlockSource source, BlockLedger ledger, AgentId agent, int layer, int count)
