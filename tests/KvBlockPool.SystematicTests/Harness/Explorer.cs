@@ -8,8 +8,8 @@ namespace KvBlockPool.SystematicTests.Harness;
 /// <summary>Runs one scenario under Coyote's <see cref="TestingEngine"/> with the suite's fixed settings.</summary>
 internal static class Explorer
 {
-    /// <summary>Where failed runs leave their traces, beside the test assembly.</summary>
-    public static string TraceDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "coyote-traces");
+    /// <summary>Where runs leave their summaries (<c>summary.txt</c>) and failed runs their traces, beside the test assembly.</summary>
+    public static string ResultsDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "coyote-results");
 
     /// <summary>
     /// Explores <paramref name="scenario"/> for <paramref name="iterations"/> schedules from <paramref name="seed"/>,
@@ -48,7 +48,7 @@ internal static class Explorer
             traceFile = SaveTrace(name, trace);
         }
 
-        return new Exploration(
+        var exploration = new Exploration(
             name,
             seed,
             report.NumOfExploredFairPaths + report.NumOfExploredUnfairPaths,
@@ -59,6 +59,9 @@ internal static class Explorer
             traceFile,
             report.UncontrolledInvocations.ToArray(),
             replayTrace is not null);
+        Directory.CreateDirectory(ResultsDirectory);
+        File.AppendAllText(Path.Combine(ResultsDirectory, "summary.txt"), $"{DateTime.UtcNow:u} {exploration.Summary}{Environment.NewLine}");
+        return exploration;
     }
 
     private static string? SaveTrace(string name, string? trace)
@@ -68,8 +71,8 @@ internal static class Explorer
             return null;
         }
 
-        Directory.CreateDirectory(TraceDirectory);
-        string path = Path.Combine(TraceDirectory, name + ".trace");
+        Directory.CreateDirectory(ResultsDirectory);
+        string path = Path.Combine(ResultsDirectory, name + ".trace");
         File.WriteAllText(path, trace);
         return path;
     }
