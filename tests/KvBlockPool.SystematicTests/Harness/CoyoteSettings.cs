@@ -23,14 +23,17 @@ internal sealed record CoyoteSettings(uint Iterations, uint Seed, string? Replay
 
     public const uint DefaultSeed = 20251125;
 
-    public static CoyoteSettings FromEnvironment() => new(
-        Read(IterationsVariable, DefaultIterations, minimum: 1),
-        Read(SeedVariable, DefaultSeed, minimum: 0),
-        Environment.GetEnvironmentVariable(ReplayVariable) is { Length: > 0 } path ? path : null);
+    public static CoyoteSettings FromEnvironment() => From(Environment.GetEnvironmentVariable);
 
-    private static uint Read(string variable, uint fallback, uint minimum)
+    /// <summary>The settings from any source of variables (tests pass a dictionary).</summary>
+    public static CoyoteSettings From(Func<string, string?> variables) => new(
+        Read(variables, IterationsVariable, DefaultIterations, minimum: 1),
+        Read(variables, SeedVariable, DefaultSeed, minimum: 0),
+        variables(ReplayVariable) is { Length: > 0 } path ? path : null);
+
+    private static uint Read(Func<string, string?> variables, string variable, uint fallback, uint minimum)
     {
-        string? text = Environment.GetEnvironmentVariable(variable);
+        string? text = variables(variable);
         if (string.IsNullOrWhiteSpace(text))
         {
             return fallback;
