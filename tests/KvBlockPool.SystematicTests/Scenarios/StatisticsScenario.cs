@@ -1,0 +1,75 @@
+using KvBlockPool.SystematicTests.Harness;
+
+namespace KvBlockPool.SystematicTests.Scenarios;
+
+/// <summary>
+/// Scenario 7: a reader polls the lock-free counters while agents allocate and free and an administrator
+/// reconfigures. What docs/design.md promises readers is what they must observe: available + allocated ==
+/// capacity in every <see cref="BlockPoolStatistics"/>, a high-water mark at least the allocated count (and never
+/// above capacity), and a high-water mark that only grows while no reconfigure intervenes.
+/// </summary>
+public sealed class StatisticsScenario(ITestOutputHelper output) : SystematicTest(output)
+{
+    private const int Capacity = 6;
+    private const int Layers = 2;
+
+    [Theory]
+    [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
+    public void Statistics_read_while_the_pool_changes_keep_every_promise_made_to_readers(BlockClearMode mode) =>
+        AssertNoBugs($"Statistics.{mode}", async () =>
+        {
+            using BlockPool pool = ScenarioPools.Create(mode, Capacity, Layers);
+            int reconfigureEpoch = 0; // odd while a reconfigure is in progress
+            Task single = Task.Run(() =>
+            {
+                KvBlock[] blocks = pool.Allocate(new AgentId(1), 0, 2);
+                pool.Free(new AgentId(1), blocks);
+            });
+            Task wholeAgent = Task.Run(() =>
+            {
+                pool.AllocateAllLayers(new AgentId(2), 1);
+                pool.FreeAgent(new AgentId(2));
+            });
+            Task admin = Task.Run(() =>
+            {
+                Interlocked.Increment(ref reconfigureEpoch);
+                _ = Outcome.Of(() => pool.Reconfigure(ScenarioPools.Spec(Layers, headDim: 16)));
+                Interlocked.Increment(ref reconfigureEpoch);
+            });
+            Task reader = Task.Run(() =>
+            {
+                BlockPoolStatistics? previous = null;
+                int previousEpoch = -1;
+                for (int read = 0; read < 3; read++)
+                {
+                    int epochBefore = Volatile.Read(ref reconfigureEpoch);
+                    BlockPoolStatistics now = pool.GetStatistics();
+                    CheckPromises(now);
+                    if (previous is { } earlier && previousEpoch == Volatile.Read(ref reconfigureEpoch) && previousEpoch % 2 == 0)
+                    {
+                        Check.That(now.HighWaterMark >= earlier.HighWaterMark, $"The high-water mark fell from {earlier.HighWaterMark} to {now.HighWaterMark} with no reconfigure in between.");
+                    }
+
+                    previous = now;
+                    previousEpoch = epochBefore;
+                    int allocated = pool.AllocatedBlocks;
+                    int available = pool.AvailableBlocks;
+                    Check.That(allocated is >= 0 and <= Capacity && available is >= 0 and <= Capacity, $"Counters out of range: {allocated} allocated, {available} available.");
+                }
+            });
+            await Task.WhenAll(new Task[] { single, wholeAgent, admin, reader });
+
+            CheckPromises(pool.GetStatistics());
+            Check.That(pool.AllocatedBlocks == 0 && pool.AgentCount == 0, $"After every agent freed its blocks: {pool.GetStatistics()}.");
+            Check.Invariants(pool, "after the readers and writers finished");
+        });
+
+    private static void CheckPromises(BlockPoolStatistics stats)
+    {
+        Check.That(stats.Capacity == Capacity, $"Capacity read as {stats.Capacity}.");
+        Check.That(stats.Available is >= 0 and <= Capacity && stats.Available + stats.Allocated == stats.Capacity, $"Torn counts: {stats}, {stats.Available} available.");
+        Check.That(stats.HighWaterMark >= stats.Allocated, $"High-water mark below the allocated count: {stats}.");
+        Check.That(stats.HighWaterMark <= stats.Capacity, $"High-water mark above capacity: {stats}.");
+        Check.That(stats.Agents is >= 0 and <= 2, $"Agent count out of range: {stats}.");
+    }
+}
