@@ -40,6 +40,14 @@ internal sealed class LockedPoolLogicModel(PoolLogicModel model)
         }
     }
 
+    public void ScopeAllocateAllLayers(PoolLogicModel.Record scope, int blocksPerLayer, Span<ModelBlock> destination)
+    {
+        lock (_gate)
+        {
+            model.ScopeAllocateAllLayers(scope, blocksPerLayer, destination);
+        }
+    }
+
     public void Commit(PoolLogicModel.Record scope)
     {
         lock (_gate)

@@ -22,6 +22,7 @@ internal sealed class PoolLogicModel
     private readonly Record?[] _records = new Record?[64];
     private readonly Stack<int> _freeSlots = new();
     private int _freeCount;
+    private Record? _lastAgent;
 
     public PoolLogicModel(int capacity, int layers)
     {
@@ -45,20 +46,15 @@ internal sealed class PoolLogicModel
     public void Allocate(AgentId agent, int layer, Span<ModelBlock> destination)
     {
         ValidateRequest(layer, destination.Length);
-        if (!_agents.TryGetValue(agent, out Record? record))
-        {
-            record = Rent(agent, isScope: false);
-            _agents.Add(agent, record);
-        }
-
-        PopInto(record, layer, destination);
+        PopInto(FindOrAddAgent(agent), layer, destination);
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit] // as the pool does
     public void Free(AgentId agent, ReadOnlySpan<ModelBlock> blocks)
     {
         Span<ModelBlock> detached = blocks.Length <= 32 ? stackalloc ModelBlock[32] : new ModelBlock[blocks.Length];
         detached = detached[..blocks.Length];
-        _agents.TryGetValue(agent, out Record? record);
+        Record? record = RecordThrough(blocks[0], agent);
         for (int i = 0; i < blocks.Length; i++)
         {
             ModelBlock block = blocks[i];
@@ -118,12 +114,7 @@ internal sealed class PoolLogicModel
             throw new InvalidOperationException("Model: the scope has ended.");
         }
 
-        if (!_agents.TryGetValue(scope.Agent, out Record? agent))
-        {
-            agent = Rent(scope.Agent, isScope: false);
-            _agents.Add(scope.Agent, agent);
-        }
-
+        Record agent = FindOrAddAgent(scope.Agent);
         for (int layer = 0; layer < _layers; layer++)
         {
             IdList source = scope.Layers[layer];
@@ -141,12 +132,33 @@ internal sealed class PoolLogicModel
         Return(scope);
     }
 
+    public void ScopeAllocateAllLayers(Record scope, int blocksPerLayer, Span<ModelBlock> destination)
+    {
+        if (!scope.IsScope)
+        {
+            throw new InvalidOperationException("Model: the scope has ended.");
+        }
+
+        if (blocksPerLayer <= 0 || destination.Length != blocksPerLayer * _layers || destination.Length > _freeCount)
+        {
+            throw new InvalidOperationException("Model: bad count or exhausted.");
+        }
+
+        for (int layer = 0; layer < _layers; layer++)
+        {
+            PopInto(scope, layer, destination.Slice(layer * blocksPerLayer, blocksPerLayer));
+        }
+    }
+
     public int FreeAgent(AgentId agent)
     {
-        if (!_agents.Remove(agent, out Record? record))
+        if (!IsAgentRecord(_lastAgent, agent) && !_agents.TryGetValue(agent, out _lastAgent))
         {
             return 0;
         }
+
+        Record record = _lastAgent!;
+        _agents.Remove(agent);
 
         int count = record.BlockCount;
         for (int layer = 0; layer < _layers; layer++)
@@ -164,6 +176,35 @@ internal sealed class PoolLogicModel
         Return(record);
         return count;
     }
+
+    private Record FindOrAddAgent(AgentId agent)
+    {
+        if (IsAgentRecord(_lastAgent, agent) || _agents.TryGetValue(agent, out _lastAgent))
+        {
+            return _lastAgent!;
+        }
+
+        Record record = Rent(agent, isScope: false);
+        _agents.Add(agent, record);
+        _lastAgent = record;
+        return record;
+    }
+
+    private Record? RecordThrough(ModelBlock block, AgentId agent)
+    {
+        if ((uint)block.Id >= (uint)_owner.Length)
+        {
+            return null;
+        }
+
+        int slot = _owner[block.Id];
+        Record? record = slot >= 0 && slot < _records.Length ? _records[slot] : null;
+        return IsAgentRecord(record, agent) ? record : null;
+    }
+
+    private bool IsAgentRecord(Record? record, AgentId agent) =>
+        record is not null && !record.IsScope && record.Agent == agent
+        && (uint)record.Slot < (uint)_records.Length && ReferenceEquals(_records[record.Slot], record);
 
     private void ValidateRequest(int layer, int count)
     {

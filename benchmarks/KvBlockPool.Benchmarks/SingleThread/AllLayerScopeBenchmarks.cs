@@ -7,8 +7,9 @@ namespace KvBlockPool.Benchmarks.SingleThread;
 
 /// <summary>
 /// Suite 1c: admit an agent on all 32 layers through an allocation scope (<see cref="BlocksPerLayer"/> blocks per
-/// layer), commit, then release the agent. The lock-overhead target compares <see cref="PoolScope"/> with
-/// <see cref="PoolLogicWithoutLock"/>, the same steps with no gate.
+/// layer), commit, then release the agent: per layer (<see cref="PoolScope"/>, one gate acquisition per layer) and
+/// in bulk (<see cref="PoolScopeAllLayers"/>). Each is beside the same steps with no gate
+/// (<c>PoolLogic...WithoutLock</c>), which the lock-overhead target compares it with.
 /// </summary>
 [MemoryDiagnoser]
 public unsafe class AllLayerScopeBenchmarks : IDisposable
@@ -76,6 +77,39 @@ public unsafe class AllLayerScopeBenchmarks : IDisposable
         }
 
         return _pool.FreeAgent(Agent);
+    }
+
+    /// <summary>The pool through a scope's bulk path: begin, one <c>AllocateAllLayers</c>, commit, <c>FreeAgent</c>.</summary>
+    [Benchmark]
+    public int PoolScopeAllLayers()
+    {
+        using (AllocationScope scope = _pool.BeginScope(Agent))
+        {
+            scope.AllocateAllLayers(BlocksPerLayer, _blocks);
+            scope.Commit();
+        }
+
+        return _pool.FreeAgent(Agent);
+    }
+
+    /// <summary>The scope bulk path's logic with no gate: the lock-overhead target compares <see cref="PoolScopeAllLayers"/> with this.</summary>
+    [Benchmark]
+    public int PoolLogicAllLayersWithoutLock()
+    {
+        PoolLogicModel.Record scope = _model.BeginScope(Agent);
+        _model.ScopeAllocateAllLayers(scope, BlocksPerLayer, _modelBlocks);
+        _model.Commit(scope);
+        return _model.FreeAgent(Agent);
+    }
+
+    /// <summary>The same with the gate taken as often as <see cref="PoolScopeAllLayers"/> takes it.</summary>
+    [Benchmark]
+    public int PoolLogicAllLayersWithLock()
+    {
+        PoolLogicModel.Record scope = _lockedModel.BeginScope(Agent);
+        _lockedModel.ScopeAllocateAllLayers(scope, BlocksPerLayer, _modelBlocks);
+        _lockedModel.Commit(scope);
+        return _lockedModel.FreeAgent(Agent);
     }
 
     /// <summary>The pool's one-call admission: <c>AllocateAllLayers</c> then <c>FreeAgent</c>.</summary>
