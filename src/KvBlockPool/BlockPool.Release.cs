@@ -428,13 +428,24 @@ public sealed partial class BlockPool
     private void RemoveMarked(ref BlockList list) => RemoveMarkedFrom(ref list, _owner);
 
     /// <summary>Removes one id, keeping the order of the rest. Searches from the end: the newest blocks are the ones freed most often.</summary>
+    /// <remarks>A plain loop: for the usual one or few steps, the calls of <c>Array.LastIndexOf</c> and <c>Array.Copy</c> cost more than the work.</remarks>
     private static void RemoveOne(ref BlockList list, int id)
     {
         int[] items = list.Items;
-        int index = Array.LastIndexOf(items, id, list.Count - 1, list.Count);
+        int count = list.Count;
+        int index = count - 1;
+        while (index >= 0 && items[index] != id)
+        {
+            index--;
+        }
+
         Debug.Assert(index >= 0, "a validated block is in its owner's list for its layer");
-        Array.Copy(items, index + 1, items, index, list.Count - index - 1);
-        list.Count--;
+        for (int i = index + 1; i < count; i++)
+        {
+            items[i - 1] = items[i];
+        }
+
+        list.Count = count - 1;
     }
 
     private int NextFreeEpoch()
