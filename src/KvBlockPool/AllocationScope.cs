@@ -81,6 +81,44 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     public bool TryAllocate(int layer, Span<KvBlock> destination) =>
         Pool.ScopeAllocate(_record!, _token, layer, destination, throwOnExhaustion: false);
 
+    /// <summary>
+    /// Allocates <paramref name="blocksPerLayer"/> blocks on every layer in one atomic step: every layer or none.
+    /// Cheaper than one <see cref="Allocate(int, Span{KvBlock})"/> per layer, which takes the pool's gate once per call.
+    /// </summary>
+    /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
+    /// <returns>The handles, layer-major: layer 0's blocks first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; the scope keeps what it has.</exception>
+    /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
+    public KvBlock[] AllocateAllLayers(int blocksPerLayer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
+        BlockPool pool = Pool;
+        var blocks = new KvBlock[checked(blocksPerLayer * pool.Spec.Layers)];
+        pool.ScopeAllocateAllLayers(_record!, _token, blocksPerLayer, blocks, throwOnExhaustion: true);
+        return blocks;
+    }
+
+    /// <summary>Allocates <paramref name="blocksPerLayer"/> blocks on every layer into a caller-supplied buffer, in one atomic step.</summary>
+    /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
+    /// <param name="destination">Receives the handles, layer-major; its length must be <c>blocksPerLayer * Spec.Layers</c>.</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> has the wrong length.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; the scope keeps what it has.</exception>
+    /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
+    public void AllocateAllLayers(int blocksPerLayer, Span<KvBlock> destination) =>
+        Pool.ScopeAllocateAllLayers(_record!, _token, blocksPerLayer, destination, throwOnExhaustion: true);
+
+    /// <summary>Like <see cref="AllocateAllLayers(int, Span{KvBlock})"/>, but returns <see langword="false"/> on exhaustion.</summary>
+    /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
+    /// <param name="destination">Receives the handles, layer-major; its length must be <c>blocksPerLayer * Spec.Layers</c>.</param>
+    /// <returns><see langword="true"/> if every layer got its blocks; <see langword="false"/> if too few were available (nothing changed).</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> has the wrong length.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
+    public bool TryAllocateAllLayers(int blocksPerLayer, Span<KvBlock> destination) =>
+        Pool.ScopeAllocateAllLayers(_record!, _token, blocksPerLayer, destination, throwOnExhaustion: false);
+
     /// <summary>Appends every block of the scope to the agent's lists in one atomic step, and ends the scope.</summary>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
     public void Commit() => Pool.ScopeCommit(_record!, _token);

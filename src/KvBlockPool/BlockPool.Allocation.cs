@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using KvBlockPool.Internal;
 
@@ -7,6 +8,12 @@ namespace KvBlockPool;
 /// <content>Allocating blocks for one layer, or for every layer at once.</content>
 public sealed partial class BlockPool
 {
+    /// <summary>
+    /// The agent record the last allocation or free found, checked before the agent table (see
+    /// <see cref="TryFindAgent"/>). Only a hint: it is validated on every use, so it needs no invalidation.
+    /// </summary>
+    private OwnerRecord? _lastAgent;
+
     /// <summary>Allocates one block for <paramref name="agent"/> on <paramref name="layer"/>, appended to the agent's list for that layer.</summary>
     /// <param name="agent">The owner.</param>
     /// <param name="layer">The layer, from 0 to <c>Spec.Layers - 1</c>.</param>
@@ -278,7 +285,7 @@ public sealed partial class BlockPool
     /// <summary>Finds the agent's record, or rents a fresh one that is not yet registered (so a failure before registration leaves no trace).</summary>
     private OwnerRecord PrepareAgentRecord(AgentId agent, out bool isNew)
     {
-        if (_agents.TryGetValue(agent, out OwnerRecord? record))
+        if (TryFindAgent(agent, out OwnerRecord? record))
         {
             isNew = false;
             return record;
@@ -291,10 +298,43 @@ public sealed partial class BlockPool
         return record;
     }
 
+    /// <summary>
+    /// Finds an agent's registered record: first the record the last call used (a decoding host calls for the
+    /// same agent many times in a row), then the agent table. Caller holds the gate.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryFindAgent(AgentId agent, [NotNullWhen(true)] out OwnerRecord? record)
+    {
+        record = _lastAgent;
+        if (IsRegisteredAgentRecord(record, agent))
+        {
+            return true;
+        }
+
+        if (_agents.TryGetValue(agent, out record))
+        {
+            _lastAgent = record;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="record"/> is <paramref name="agent"/>'s registered record. Records are recycled, so
+    /// a cached or slot-found record is trusted only while it is registered in its slot, is not a scope and still
+    /// names the agent; only one such record per agent exists, the one the agent table holds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsRegisteredAgentRecord([NotNullWhen(true)] OwnerRecord? record, AgentId agent) =>
+        record is not null && !record.IsScope && record.Agent == agent
+        && (uint)record.Slot < (uint)_records.Length && ReferenceEquals(_records[record.Slot], record);
+
     private void RegisterAgent(OwnerRecord record)
     {
         RegisterSlot(record);
         _agents.Add(record.Agent, record);
+        _lastAgent = record;
         Volatile.Write(ref _agentCount, _agents.Count);
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using KvBlockPool.Internal;
 
@@ -21,9 +22,37 @@ public sealed partial class BlockPool
     /// <param name="agent">The block's owner.</param>
     /// <param name="block">The handle.</param>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale, already freed or not held by <paramref name="agent"/>; nothing changed.</exception>
+    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found the block's guard bytes overwritten; the block was freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public void Free(AgentId agent, KvBlock block) => Free(agent, new ReadOnlySpan<KvBlock>(in block));
+    public void Free(AgentId agent, KvBlock block)
+    {
+        // The common decode-time case, without the batch path's copy and compaction pass. The handle is a copy
+        // on this stack, so no other thread can change it between the check and the detach.
+        bool deferred;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            ThrowIfPinned(agent);
+            DetachOneForFree(agent, block);
+            deferred = DefersScrub;
+            if (deferred)
+            {
+                _releasesInFlight++;
+            }
+            else
+            {
+                PushFree(block.Id);
+                PublishCounts();
+            }
+        }
+
+        _metrics.Freed(1);
+        if (deferred)
+        {
+            CompleteRelease(new ReadOnlySpan<KvBlock>(in block), agent);
+        }
+    }
 
     /// <summary>
     /// Frees a set of blocks that <paramref name="agent"/> holds (on any layers), all or none: every handle is
@@ -40,6 +69,7 @@ public sealed partial class BlockPool
     /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found guard bytes overwritten; the blocks were freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    [SkipLocalsInit] // the stack batch is written before it is read; zeroing it cost more than the rest of a small free
     public void Free(AgentId agent, ReadOnlySpan<KvBlock> blocks)
     {
         int count = blocks.Length;
@@ -107,7 +137,7 @@ public sealed partial class BlockPool
         lock (_gate)
         {
             ThrowIfDisposed();
-            if (!_agents.TryGetValue(agent, out record))
+            if (!TryFindAgent(agent, out record))
             {
                 return 0;
             }
@@ -132,7 +162,9 @@ public sealed partial class BlockPool
     /// </summary>
     private void DetachForFree(AgentId agent, ReadOnlySpan<KvBlock> blocks, Span<KvBlock> detached)
     {
-        _agents.TryGetValue(agent, out OwnerRecord? record);
+        // If the first handle is valid, its owner slot leads to the agent's record; if it is not, the loop throws
+        // on it before the record is used, so no agent-table lookup is needed.
+        OwnerRecord? record = AgentRecordThrough(blocks[0], agent);
         for (int i = 0; i < blocks.Length; i++)
         {
             KvBlock block = blocks[i];
@@ -185,6 +217,50 @@ public sealed partial class BlockPool
             UnregisterAgent(owner);
             RecycleRecord(owner);
         }
+    }
+
+    /// <summary>
+    /// Validates one handle, then detaches its block from <paramref name="agent"/>'s list: the one-block form of
+    /// <see cref="DetachForFree"/>. Throws with nothing changed. Caller holds the gate.
+    /// </summary>
+    private void DetachOneForFree(AgentId agent, KvBlock block)
+    {
+        OwnerRecord? record = AgentRecordThrough(block, agent);
+        InvalidBlockHandleException? error = CheckFreeable(block, agent, record);
+        if (error is not null)
+        {
+            throw error;
+        }
+
+        // From here nothing can fail.
+        OwnerRecord owner = record!;
+        RemoveOne(ref owner.Layers[block.Layer], block.Id);
+        _generation[block.Id]++;
+        _owner[block.Id] = DefersScrub ? Releasing : NoOwner;
+        _diag?.OnFreed(block.Id, agent, block.Layer);
+        if (--owner.BlockCount == 0)
+        {
+            UnregisterAgent(owner);
+            RecycleRecord(owner);
+        }
+    }
+
+    /// <summary>
+    /// The record of <paramref name="agent"/> found through <paramref name="block"/>'s owner slot, or
+    /// <see langword="null"/> when the block is not (validly) the agent's. <see cref="CheckFreeable"/> needs the
+    /// record only to confirm ownership, so <see langword="null"/> yields the same refusal as the agent table would.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private OwnerRecord? AgentRecordThrough(KvBlock block, AgentId agent)
+    {
+        if ((uint)block.Id >= (uint)_owner.Length)
+        {
+            return null;
+        }
+
+        int slot = SlotOf(_owner[block.Id]);
+        OwnerRecord? record = slot >= 0 && slot < _records.Length ? _records[slot] : null;
+        return IsRegisteredAgentRecord(record, agent) ? record : null;
     }
 
     private InvalidBlockHandleException? CheckFreeable(KvBlock block, AgentId agent, OwnerRecord? record)
@@ -369,6 +445,27 @@ public sealed partial class BlockPool
     {
         get => _freeEpoch;
         set => _freeEpoch = value;
+    }
+
+    /// <summary>Removes one id, keeping the order of the rest. Searches from the end: the newest blocks are the ones freed most often.</summary>
+    /// <remarks>A plain loop: for the usual one or few steps, the calls of <c>Array.LastIndexOf</c> and <c>Array.Copy</c> cost more than the work.</remarks>
+    private static void RemoveOne(ref BlockList list, int id)
+    {
+        int[] items = list.Items;
+        int count = list.Count;
+        int index = count - 1;
+        while (index >= 0 && items[index] != id)
+        {
+            index--;
+        }
+
+        Debug.Assert(index >= 0, "a validated block is in its owner's list for its layer");
+        for (int i = index + 1; i < count; i++)
+        {
+            items[i - 1] = items[i];
+        }
+
+        list.Count = count - 1;
     }
 
     private int NextFreeEpoch()

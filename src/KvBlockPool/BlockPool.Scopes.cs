@@ -63,6 +63,54 @@ public sealed partial class BlockPool
         return Completed(count, available, capacity, throwOnExhaustion);
     }
 
+    /// <summary>
+    /// The scope form of <see cref="AllocateAllLayers(AgentId, int, Span{KvBlock})"/>: every layer's blocks under
+    /// one acquisition of the gate instead of one per layer, every layer or none.
+    /// </summary>
+    internal bool ScopeAllocateAllLayers(OwnerRecord record, int token, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
+        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        int total, available, capacity;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            ThrowIfScopeEnded(record, token);
+            int layers = _spec.Layers;
+            long wanted = (long)blocksPerLayer * layers;
+            if (destination.Length != wanted)
+            {
+                ThrowHelper.ThrowDestinationLength(nameof(destination), wanted, destination.Length, blocksPerLayer, layers);
+            }
+
+            total = (int)wanted;
+            available = _freeCount;
+            if (available >= total)
+            {
+                _diag?.VerifyPoisonOnTop(this, total);
+                for (int layer = 0; layer < layers; layer++)
+                {
+                    record.Layers[layer].EnsureRoomFor(blocksPerLayer);
+                }
+
+                // Nothing below can fail.
+                for (int layer = 0; layer < layers; layer++)
+                {
+                    PopInto(record, layer, destination.Slice(layer * blocksPerLayer, blocksPerLayer), trace);
+                }
+
+                PublishCounts();
+                capacity = -1;
+            }
+            else
+            {
+                capacity = _freeStack.Length;
+            }
+        }
+
+        return Completed(total, available, capacity, throwOnExhaustion);
+    }
+
     internal void ScopeCommit(OwnerRecord record, int token)
     {
         lock (_gate)
