@@ -14,7 +14,7 @@ public sealed class ConstructionTests
         Assert.False(pool.DiagnosticsEnabled);
         Assert.False(pool.IsDisposed);
         Assert.Null(pool.LeakReport);
-        Assert.Equal(3L * 4 * 256, pool.NativeBytes); // 3 slabs of 4 blocks of 256 bytes (already 64-aligned)
+        Assert.Equal(10L * 256, pool.NativeBytes); // slabs of 4, 4 and 2 blocks of 256 bytes (already 64-aligned): the last slab holds only its blocks
         PoolAssert.Invariants(pool);
     }
 
