@@ -3,7 +3,7 @@ using BenchmarkDotNet.Attributes;
 namespace KvBlockPool.Benchmarks.Lifecycle;
 
 /// <summary>
-/// One agent's whole life on a Llama-3-8B-shaped pool (32 layers, 16 tokens per block): admit a 512-token prompt
+/// Suite 5: one agent's whole life on a Llama-3-8B-shaped pool (32 layers, 16 tokens per block): admit a 512-token prompt
 /// (32 blocks on every layer), decode 128 tokens one at a time (8 more blocks per layer, allocated when the last
 /// block fills), release. <see cref="RawPool"/> does the same block work straight on <see cref="BlockPool"/>;
 /// <see cref="AgentCacheManager"/> adds the lifecycle layer's bookkeeping, and both must allocate nothing on the
@@ -37,9 +37,11 @@ public class LifecycleBenchmarks
         Diagnostics,
     }
 
+    /// <summary>What happens to freed blocks; <see cref="FreedBlocks.Kept"/> isolates the bookkeeping.</summary>
     [Params(FreedBlocks.Kept, FreedBlocks.Zeroed, FreedBlocks.Diagnostics)]
     public FreedBlocks Mode { get; set; }
 
+    /// <summary>Builds a pool that holds exactly one agent's 640 tokens (1,280 blocks of 64 KiB) and a manager over it.</summary>
     [GlobalSetup]
     public void Setup()
     {
@@ -58,6 +60,7 @@ public class LifecycleBenchmarks
         _step = new KvBlock[spec.Layers];
     }
 
+    /// <summary>Disposes the manager, then the pool.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -65,6 +68,8 @@ public class LifecycleBenchmarks
         _pool.Dispose();
     }
 
+    /// <summary>The block work alone: one all-layer allocation for the prompt, one per filled block while decoding, one release.</summary>
+    /// <returns>Blocks released.</returns>
     [Benchmark(Baseline = true)]
     public int RawPool()
     {
@@ -80,6 +85,8 @@ public class LifecycleBenchmarks
         return _pool.FreeAgent(Agent);
     }
 
+    /// <summary>The same through the lifecycle layer: admit, 128 appends of one token, release.</summary>
+    /// <returns>Blocks released.</returns>
     [Benchmark]
     public int AgentCacheManager()
     {

@@ -43,6 +43,14 @@ public sealed partial class AgentCacheManager
                 string.Create(CultureInfo.InvariantCulture, $"A prompt of {promptTokens} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}. Shorten the prompt or give the pool a larger capacity."));
         }
 
+        lock (_gate)
+        {
+            if (_agents.ContainsKey(agent))
+            {
+                ThrowAlreadyAdmitted(agent);
+            }
+        }
+
         int held = _pool.GetBlockCount(agent);
         if (held > 0)
         {
@@ -64,7 +72,7 @@ public sealed partial class AgentCacheManager
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (_agents.ContainsKey(agent))
                 {
-                    throw new ArgumentException($"{agent} is already admitted. Release it first, or append to it.", nameof(agent));
+                    ThrowAlreadyAdmitted(agent); // admitted by another thread since the check above
                 }
 
                 record.Agent = agent;
@@ -113,4 +121,8 @@ public sealed partial class AgentCacheManager
             }
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowAlreadyAdmitted(AgentId agent) =>
+        throw new ArgumentException($"{agent} is already admitted. Release it first, or append to it.", nameof(agent));
 }

@@ -96,6 +96,39 @@ public sealed unsafe class DiagnosticsModeTests
     }
 
     [Fact]
+    public void The_lifecycle_layer_surfaces_an_overrun_found_by_release_and_forgets_the_agent()
+    {
+        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using var manager = new AgentCacheManager(pool);
+        manager.Admit(Writer, promptTokens: 8);
+        KvBlock last = pool.GetAgentBlocks(Writer).GetBlock(layer: 3, index: 1);
+        pool.GetPointer(last)[pool.Spec.BytesPerBlock + 63] = 1; // the last guard byte
+
+        BlockCorruptionException error = Assert.Throws<BlockCorruptionException>(() => manager.Release(Writer));
+
+        Assert.Equal((BlockCorruptionKind.Overrun, last.Id, 3, pool.Spec.BytesPerBlock + 63), (error.Kind, error.BlockId, error.Layer, error.ByteOffset));
+        Assert.False(manager.IsAdmitted(Writer));
+        Assert.Equal(0, manager.AgentCount);
+        Assert.Equal(0, manager.TotalBlocks);
+        Assert.Equal(0, pool.AllocatedBlocks);
+        manager.Admit(Writer, promptTokens: 1); // the id is free again
+    }
+
+    [Fact]
+    public void Disposing_the_manager_still_releases_an_agent_whose_block_was_overrun()
+    {
+        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        var manager = new AgentCacheManager(pool);
+        manager.Admit(Writer, promptTokens: 4);
+        pool.GetPointer(pool.GetAgentBlocks(Writer).GetBlock(layer: 0, index: 0))[pool.Spec.BytesPerBlock] = 9;
+
+        manager.Dispose(); // the pool logs the overrun; dispose must not throw, and must not leak
+
+        Assert.Equal(4, manager.LiveAgentsAtDispose![Writer]);
+        Assert.Equal(0, pool.AllocatedBlocks);
+    }
+
+    [Fact]
     public void The_lifecycle_layer_refuses_an_append_onto_a_block_written_after_free_and_changes_nothing()
     {
         using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
