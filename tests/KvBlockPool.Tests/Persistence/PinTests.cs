@@ -160,7 +160,16 @@ public sealed class PinTests
                 }
 
                 Task<byte[]> save = Task.Run(() => PersistenceKit.SaveAsync(pool, agent));
-                Thread.SpinWait(random.Next(50_000)); // sometimes the release comes first, sometimes the save
+                if (random.Next(2) == 0)
+                {
+                    // Release while the save holds its pin (or just after it finished).
+                    SpinWait.SpinUntil(() => pool.GetPinCount(agent) > 0 || save.IsCompleted, TimeSpan.FromSeconds(5));
+                }
+                else
+                {
+                    Thread.SpinWait(random.Next(50_000)); // a free-for-all: either may come first
+                }
+
                 while (true)
                 {
                     try
