@@ -159,17 +159,16 @@ public sealed class PinTests
                     pool.GetBlockSpan(block).Fill((byte)(agent.Value + 1));
                 }
 
-                Task<byte[]> save = Task.Run(() => PersistenceKit.SaveAsync(pool, agent));
-                if (random.Next(2) == 0)
+                // The save goes into a small pipe whose reader starts late, so the save holds its pin across awaits.
+                var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 512, resumeWriterThreshold: 256, minimumSegmentSize: 256, useSynchronizationContext: false));
+                int delay = random.Next(3);
+                Task<KvCacheHeader> save = Task.Run(() => KvCacheWriter.SaveAsync(pool, agent, pipe.Writer));
+                Task<byte[]> collected = Task.Run(async () =>
                 {
-                    // Release while the save holds its pin (or just after it finished).
-                    SpinWait.SpinUntil(() => pool.GetPinCount(agent) > 0 || save.IsCompleted, TimeSpan.FromSeconds(5));
-                }
-                else
-                {
-                    Thread.SpinWait(random.Next(50_000)); // a free-for-all: either may come first
-                }
-
+                    await Task.Delay(delay);
+                    return await CollectAsync(pipe.Reader);
+                });
+                Thread.SpinWait(random.Next(20_000)); // sometimes the release comes first, mostly the save's pin
                 while (true)
                 {
                     try
@@ -184,16 +183,19 @@ public sealed class PinTests
                     }
                 }
 
-                byte[] file;
                 try
                 {
-                    file = await save;
+                    await save;
                 }
                 catch (ArgumentException)
                 {
+                    await pipe.Writer.CompleteAsync();
+                    await collected;
                     continue; // the release won the race: nothing to save
                 }
 
+                await pipe.Writer.CompleteAsync();
+                byte[] file = await collected;
                 Interlocked.Increment(ref saves);
                 KvCacheInspectionReport report = await KvCacheInspector.InspectStreamAsync(new MemoryStream(file));
                 Assert.True(report.IsValid, report.ToString());
@@ -223,6 +225,28 @@ public sealed class PinTests
             Assert.True(DateTime.UtcNow < deadline, "timed out");
             await Task.Delay(1);
         }
+    }
+
+    private static async Task<byte[]> CollectAsync(PipeReader reader)
+    {
+        using var bytes = new MemoryStream();
+        while (true)
+        {
+            ReadResult result = await reader.ReadAsync();
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                bytes.Write(segment.Span);
+            }
+
+            reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        await reader.CompleteAsync();
+        return bytes.ToArray();
     }
 
     private static async Task DrainAsync(PipeReader reader)
