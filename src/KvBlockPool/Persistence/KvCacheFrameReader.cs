@@ -65,7 +65,10 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
                 throw Truncated(Position, what);
             }
 
-            ReadOnlySequence<byte> slice = buffer.Slice(0, Math.Min(buffer.Length, remaining));
+            // Measured before AdvanceTo: once handed back, the pipe may recycle the segments (a concurrent writer
+            // reuses them at once), and the sequence's length would be computed from someone else's data.
+            long taken = Math.Min(buffer.Length, remaining);
+            ReadOnlySequence<byte> slice = buffer.Slice(0, taken);
             try
             {
                 Consume(slice, sink);
@@ -75,8 +78,8 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
                 reader.AdvanceTo(slice.End);
             }
 
-            remaining -= slice.Length;
-            Position += slice.Length;
+            remaining -= taken;
+            Position += taken;
         }
 
         return _hash.GetCurrentHashAsUInt64();
@@ -122,10 +125,11 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
         ReadResult result = await reader.ReadAtLeastAsync(needed, cancellationToken).ConfigureAwait(false);
         ThrowIfCanceled(result);
         ReadOnlySequence<byte> buffer = result.Buffer;
-        if (buffer.Length < needed)
+        long available = buffer.Length;
+        if (available < needed)
         {
             reader.AdvanceTo(buffer.End);
-            Position += buffer.Length;
+            Position += available;
             throw Truncated(Position, what);
         }
 

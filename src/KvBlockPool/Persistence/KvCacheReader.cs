@@ -115,7 +115,9 @@ public static class KvCacheReader
             throw new ArgumentException("The source stream is not readable.", nameof(source));
         }
 
-        PipeReader reader = CreateReader(source);
+        // The stream is read on its own task, so the device works while earlier bytes are hashed and copied.
+        StreamPump pump = StreamPump.FromStream(source, cancellationToken);
+        PipeReader reader = pump.Pipe.Reader;
         try
         {
             return await RestoreAsync(pool, reader, asAgent, cancellationToken).ConfigureAwait(false);
@@ -123,6 +125,7 @@ public static class KvCacheReader
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
+            await pump.Completion.ConfigureAwait(false);
         }
     }
 

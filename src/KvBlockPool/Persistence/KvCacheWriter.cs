@@ -122,7 +122,9 @@ public static class KvCacheWriter
             throw new ArgumentException("The destination stream is not writable.", nameof(destination));
         }
 
-        PipeWriter writer = PipeWriter.Create(destination, new StreamPipeWriterOptions(minimumBufferSize: ChunkBytes, leaveOpen: true));
+        // The stream is written on its own task, so the device works while the next blocks are copied and hashed.
+        StreamPump pump = StreamPump.ToStream(destination, cancellationToken);
+        PipeWriter writer = pump.Pipe.Writer;
         KvCacheHeader header;
         try
         {
@@ -131,10 +133,15 @@ public static class KvCacheWriter
         catch (Exception ex)
         {
             await writer.CompleteAsync(ex).ConfigureAwait(false);
+            await pump.Completion.ConfigureAwait(false);
+            pump.ThrowIfStreamFailed(); // the device's own error is the cause of whatever the save saw
             throw;
         }
 
         await writer.CompleteAsync().ConfigureAwait(false);
+        await pump.Completion.ConfigureAwait(false);
+        pump.ThrowIfStreamFailed();
+        cancellationToken.ThrowIfCancellationRequested(); // the pump stops quietly on cancellation
         return header;
     }
 
