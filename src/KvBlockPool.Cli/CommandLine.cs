@@ -1,4 +1,5 @@
 using KvBlockPool.Cli.Commands;
+using KvBlockPool.Cli.Inspect;
 using KvBlockPool.Cli.Simulate;
 
 namespace KvBlockPool.Cli;
@@ -10,6 +11,7 @@ internal static class CommandLine
     private static readonly ICliCommand[] Commands =
     [
         new SimulateCommand(),
+        new InspectCommand(),
     ];
 
     private static ICliCommand DefaultCommand => Commands[0];

@@ -5,7 +5,7 @@ internal static class ExitCodes
 {
     public const int Success = 0;
 
-    /// <summary>The command ran, and found a broken invariant (a leak, a miscount, corruption).</summary>
+    /// <summary>The command ran, and found a broken invariant (a leak, a miscount, corruption) or a damaged file.</summary>
     public const int InvariantBroken = 1;
 
     /// <summary>The command line was wrong; nothing ran.</summary>
