@@ -94,21 +94,6 @@ public sealed class InvariantCheckerTests
         Assert.Equal(40, pool.FreeEpoch);
     }
 
-    [Fact]
-    public unsafe void Native_slabs_are_freed_exactly_once()
-    {
-        var allocator = new FailingAllocator(throwOutOfMemory: false);
-        BlockPoolOptions options = TestPools.Options(capacity: 4, blocksPerSlab: 2);
-        BlockLayout layout = BlockLayout.Resolve(options, options.Spec!, diagnostics: false);
-        long live = NativeSlabs.LiveBytes;
-        var slabs = NativeSlabs.Allocate(layout, allocator, fill: 0, guardFill: 0);
-        Assert.Equal((2, 1024L), (allocator.Live, slabs.TotalBytes));
-        slabs.Dispose();
-        slabs.Dispose();
-        Assert.Equal(0, allocator.Live);
-        Assert.Equal(live, NativeSlabs.LiveBytes);
-    }
-
     private static Dictionary<AgentId, OwnerRecord> Agents(BlockPool pool) => Field<Dictionary<AgentId, OwnerRecord>>(pool, "_agents");
 
     private static T Field<T>(BlockPool pool, string name) => (T)FieldInfo(name).GetValue(pool)!;

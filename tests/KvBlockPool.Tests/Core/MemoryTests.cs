@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using KvBlockPool.Internal;
 using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Core;
@@ -113,6 +114,21 @@ public sealed class MemoryTests(ITestOutputHelper output)
         b.Dispose();
         Assert.Equal(liveBefore + a.NativeBytes, BlockPool.LiveNativeBytes);
         Assert.Equal(3 * 320, bBytes);
+    }
+
+    [Fact]
+    public unsafe void Native_slabs_are_freed_exactly_once()
+    {
+        var allocator = new FailingAllocator(throwOutOfMemory: false);
+        BlockPoolOptions options = TestPools.Options(capacity: 4, blocksPerSlab: 2);
+        BlockLayout layout = BlockLayout.Resolve(options, options.Spec!, diagnostics: false);
+        long live = NativeSlabs.LiveBytes;
+        var slabs = NativeSlabs.Allocate(layout, allocator, fill: 0, guardFill: 0);
+        Assert.Equal((2, 1024L), (allocator.Live, slabs.TotalBytes));
+        slabs.Dispose();
+        slabs.Dispose();
+        Assert.Equal(0, allocator.Live);
+        Assert.Equal(live, NativeSlabs.LiveBytes);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -66,7 +66,7 @@ public sealed class ModelBasedTests(ITestOutputHelper output)
             int capacity = _random.Next(4, 25);
             int layers = _random.Next(1, 4);
             BlockClearMode mode = _random.Next(3) == 0 ? BlockClearMode.None : BlockClearMode.ZeroOnFree;
-            bool diagnostics = _random.Next(5) == 0;
+            bool diagnostics = _random.Next(10) == 0; // diagnostics records a stack per allocation: slower, so 1 sequence in 10
             Note($"pool capacity {capacity}, {layers} layers, {mode}, diagnostics {diagnostics}");
             _model = new ReferenceModel(capacity, layers, mode, diagnostics);
             using BlockPool pool = TestPools.Create(capacity, layers, mode, diagnostics, blocksPerSlab: _random.Next(0, 5));
