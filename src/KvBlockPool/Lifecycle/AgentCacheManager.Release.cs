@@ -16,12 +16,17 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Release(AgentId agent)
     {
-        AgentCache? record = TryEnter(agent);
-        if (record is null)
+        AgentCache? record;
+        while ((record = TryEnter(agent)) is null)
         {
-            int reclaimed = _pool.FreeAgent(agent);
-            LifecycleLog.UnknownAgentReleased(_logger, agent, reclaimed);
-            return reclaimed;
+            if (TryReclaimUnknown(agent, out int reclaimed))
+            {
+                LifecycleLog.UnknownAgentReleased(_logger, agent, reclaimed);
+                return reclaimed;
+            }
+
+            // An admission of this id reserved it since TryEnter looked: release it as a known agent once the
+            // admission is done (TryEnter waits for it), or reclaim again if the admission failed.
         }
 
         int expected = record.BlocksPerLayer * record.LayerCount;
@@ -59,5 +64,28 @@ public sealed partial class AgentCacheManager
         }
 
         return freed;
+    }
+
+    /// <summary>
+    /// Frees what the pool holds for an id this manager does not know, unless an admission of that id has reserved
+    /// it meanwhile. The check and the free are one step under the manager's gate: admissions reserve their id under
+    /// the same gate before they allocate, so the blocks reclaimed here can never be those of an admission in flight
+    /// (freeing them would leave that admission holding stale handles; the lifecycle Coyote scenario found it).
+    /// The pool's free runs under the gate only on this rare path, for an id the host lost track of.
+    /// </summary>
+    private bool TryReclaimUnknown(AgentId agent, out int reclaimed)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_agents.ContainsKey(agent))
+            {
+                reclaimed = 0;
+                return false;
+            }
+
+            reclaimed = _pool.FreeAgent(agent);
+            return true;
+        }
     }
 }

@@ -35,7 +35,7 @@ public sealed partial class AgentCacheManager : IDisposable
     /// <summary>How many released agents' bookkeeping objects are kept for reuse: enough for the churn of a busy host.</summary>
     private const int MaxRetainedRecords = 1024;
 
-    /// <summary>Guards <see cref="_agents"/> and <see cref="_disposed"/> only; never held while calling the pool's slow paths.</summary>
+    /// <summary>Guards <see cref="_agents"/> and <see cref="_disposed"/>; held while calling the pool only to reclaim an unknown id (<see cref="TryReclaimUnknown"/>).</summary>
     private readonly object _gate = new();
     private readonly BlockPool _pool;
     private readonly ILogger _logger;
