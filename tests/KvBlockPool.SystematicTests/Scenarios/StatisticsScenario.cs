@@ -56,6 +56,8 @@ public sealed class StatisticsScenario(ITestOutputHelper output) : SystematicTes
                     int available = pool.AvailableBlocks;
                     Check.That(allocated is >= 0 and <= Capacity && available is >= 0 and <= Capacity, $"Counters out of range: {allocated} allocated, {available} available.");
                 }
+
+                Check.Invariants(pool, "while the counters change");
             });
             await Task.WhenAll(new Task[] { single, wholeAgent, admin, reader });
 
