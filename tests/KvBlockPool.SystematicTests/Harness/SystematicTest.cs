@@ -8,16 +8,20 @@ public abstract class SystematicTest(ITestOutputHelper output)
 {
     private readonly CoyoteSettings _settings = CoyoteSettings.FromEnvironment();
 
-    /// <summary>Explores <paramref name="scenario"/> for the configured iterations and fails if any schedule breaks it.</summary>
-    internal void AssertNoBugs(string name, Func<Task> scenario)
+    /// <summary>
+    /// Explores <paramref name="scenario"/> for the configured iterations (times <paramref name="iterationFactor"/>, for
+    /// scenarios whose bugs hide in narrow windows) and fails if any schedule breaks it.
+    /// </summary>
+    internal void AssertNoBugs(string name, Func<Task> scenario, uint iterationFactor = 1)
     {
-        Exploration result = Explorer.Run(name, scenario, _settings.Iterations, _settings.Seed, ReplayTraceFor(name));
+        uint iterations = checked(_settings.Iterations * iterationFactor);
+        Exploration result = Explorer.Run(name, scenario, iterations, _settings.Seed, ReplayTraceFor(name));
         output.WriteLine(result.Summary);
         Assert.True(result.UncontrolledInvocations.Count == 0, "Coyote saw concurrency it cannot control; the results mean nothing until that is fixed.\n" + result.Describe());
         Assert.True(!result.FoundBug, "Coyote found a schedule that breaks the pool.\n" + result.Describe());
         if (!result.Replayed)
         {
-            Assert.Equal(_settings.Iterations, result.Iterations);
+            Assert.Equal(iterations, result.Iterations);
         }
     }
 

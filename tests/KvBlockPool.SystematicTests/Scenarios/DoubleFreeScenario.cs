@@ -28,14 +28,18 @@ public sealed class DoubleFreeScenario(ITestOutputHelper output) : SystematicTes
             Task<Exception?> sibling = Task.Run(() => Outcome.Of(() => pool.Free(owner, held[1])));
             Task<KvBlock[]> allocator = Task.Run(() =>
             {
+                KvBlock[] got = [];
                 try
                 {
-                    return pool.Allocate(other, 0, 2);
+                    got = pool.Allocate(other, 0, 2);
                 }
                 catch (BlockPoolExhaustedException)
                 {
-                    return [];
+                    // Too early: neither block was back yet.
                 }
+
+                Check.Invariants(pool, "while the frees race");
+                return got;
             });
             await Task.WhenAll(new Task[] { first, second, sibling, allocator });
 

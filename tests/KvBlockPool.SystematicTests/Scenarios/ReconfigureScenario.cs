@@ -56,6 +56,8 @@ public sealed class ReconfigureScenario(ITestOutputHelper output) : SystematicTe
                             Check.Throws<BlockPoolInUseException>(refused, "A reconfigure of a busy pool");
                             Check.That(ReferenceEquals(pool.Spec, before), "A refused reconfigure changed the spec.");
                         }
+
+                        Check.Invariants(pool, "after a reconfigure attempt, while agents work");
                     }
                 });
                 await Task.WhenAll(new Task[] { single, wholeAgent, admin });

@@ -38,6 +38,8 @@ public sealed class ScopeScenario(ITestOutputHelper output) : SystematicTest(out
                 CheckWholeScopeOrNothing(pool.GetAgentBlocks(Committer));
                 Check.That(pool.GetAgentBlocks(RollsBack).IsEmpty, $"A snapshot shows blocks of {RollsBack}, whose scope never commits.");
             }
+
+            Check.Invariants(pool, "while scopes are open");
         });
         await Task.WhenAll(new Task[] { committer, rollsBack, direct, observer });
 

@@ -36,6 +36,8 @@ public sealed class SnapshotScenario(ITestOutputHelper output) : SystematicTest(
                     seen.Add(Describe(CheckConsistent(pool.GetAgentBlocks(Watched))));
                 }
 
+                Check.Invariants(pool, "while the agents change");
+
                 return seen;
             });
             await Task.WhenAll(new Task[] { mutator, neighbour, observer });
