@@ -4,8 +4,8 @@ using System.Runtime.ExceptionServices;
 namespace KvBlockPool.Persistence;
 
 /// <summary>
-/// Moves bytes between a <see cref="Stream"/> and a <see cref="Pipe"/> on its own task, so the stream's I/O overlaps
-/// the format's work (copying blocks and hashing) instead of alternating with it. The pipe's thresholds bound what
+/// Moves what is written to a <see cref="Pipe"/> into a <see cref="Stream"/> on its own task, so the stream's writes
+/// overlap the format's work (copying blocks and hashing) instead of alternating with it. The pipe's thresholds bound what
 /// is buffered in between. A failure of the stream itself is kept apart, so the caller can surface it unwrapped.
 /// </summary>
 internal sealed class StreamPump
@@ -33,14 +33,6 @@ internal sealed class StreamPump
     {
         var pump = new StreamPump(Task.CompletedTask, NewPipe());
         pump.Completion = pump.DrainAsync(destination, cancellationToken);
-        return pump;
-    }
-
-    /// <summary>Starts filling the returned pump's pipe from <paramref name="source"/> until it ends.</summary>
-    public static StreamPump FromStream(Stream source, CancellationToken cancellationToken)
-    {
-        var pump = new StreamPump(Task.CompletedTask, NewPipe());
-        pump.Completion = pump.FillAsync(source, cancellationToken);
         return pump;
     }
 
@@ -90,40 +82,6 @@ internal sealed class StreamPump
         await reader.CompleteAsync(error).ConfigureAwait(false);
     }
 
-    private async Task FillAsync(Stream source, CancellationToken cancellationToken)
-    {
-        await Task.Yield();
-        PipeWriter writer = Pipe.Writer;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                Memory<byte> buffer = writer.GetMemory(SegmentBytes);
-                int read = await ReadAsync(source, buffer, cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    break;
-                }
-
-                writer.Advance(read);
-                FlushResult flushed = await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-                if (flushed.IsCompleted || flushed.IsCanceled)
-                {
-                    break; // the reader is done (finished or failed); stop reading
-                }
-            }
-        }
-#pragma warning disable CA1031 // as above
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            error = ex;
-        }
-
-        await writer.CompleteAsync(error).ConfigureAwait(false);
-    }
-
     private async ValueTask WriteAsync(Stream destination, ReadOnlyMemory<byte> segment, CancellationToken cancellationToken)
     {
         try
@@ -142,19 +100,6 @@ internal sealed class StreamPump
         try
         {
             await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            _streamFailure = ExceptionDispatchInfo.Capture(ex);
-            throw;
-        }
-    }
-
-    private async ValueTask<int> ReadAsync(Stream source, Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

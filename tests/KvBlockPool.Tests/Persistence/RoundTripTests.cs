@@ -151,6 +151,21 @@ public sealed class RoundTripTests
     }
 
     [Fact]
+    public async Task A_device_failure_during_a_save_surfaces_as_the_devices_error_and_releases_the_pin()
+    {
+        var spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16); // 1.5 MiB: the failure comes mid-save
+        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 24 });
+        PersistenceKit.Fill(pool, Agent, seed: 9, 8, 8, 8);
+        string before = pool.DescribeState();
+
+        IOException error = await Assert.ThrowsAsync<IOException>(() => KvCacheWriter.SaveToStreamAsync(pool, Agent, new FailingWriteStream(failAt: 600_000)));
+
+        Assert.Contains("Simulated disk full", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, pool.GetPinCount(Agent));
+        Assert.Equal(before, pool.DescribeState());
+    }
+
+    [Fact]
     public async Task Saving_an_agent_the_pool_does_not_hold_or_a_wrong_token_count_is_refused_and_pins_nothing()
     {
         using BlockPool pool = PersistenceKit.NewPool();
