@@ -1,7 +1,10 @@
 namespace KvBlockPool.Tests.Persistence;
 
-/// <summary>A write-only stream that accepts <c>failAt</c> bytes, then fails like a full or broken device.</summary>
-internal sealed class FailingWriteStream(long failAt) : Stream
+/// <summary>
+/// A write-only stream that accepts <c>failAt</c> bytes, then fails like a full or broken device; or, given a
+/// <see cref="CancellationTokenSource"/>, cancels it at that point instead (a caller giving up mid-save).
+/// </summary>
+internal sealed class FailingWriteStream(long failAt, CancellationTokenSource? cancelInstead = null) : Stream
 {
     private long _written;
 
@@ -19,7 +22,11 @@ internal sealed class FailingWriteStream(long failAt) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        if (_written + buffer.Length > failAt)
+        if (_written + buffer.Length > failAt && cancelInstead is not null)
+        {
+            cancelInstead.Cancel();
+        }
+        else if (_written + buffer.Length > failAt)
         {
             throw new IOException($"Simulated disk full after {_written} bytes.");
         }

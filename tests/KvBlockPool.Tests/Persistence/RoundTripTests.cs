@@ -166,6 +166,22 @@ public sealed class RoundTripTests
     }
 
     [Fact]
+    public async Task A_save_canceled_midway_stops_promptly_and_releases_the_pin()
+    {
+        var spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16);
+        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 24 });
+        PersistenceKit.Fill(pool, Agent, seed: 10, 8, 8, 8);
+        string before = pool.DescribeState();
+        using var cancel = new CancellationTokenSource();
+
+        Task save = KvCacheWriter.SaveToStreamAsync(pool, Agent, new FailingWriteStream(600_000, cancel), cancellationToken: cancel.Token);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => save.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, pool.GetPinCount(Agent));
+        Assert.Equal(before, pool.DescribeState());
+    }
+
+    [Fact]
     public async Task Saving_an_agent_the_pool_does_not_hold_or_a_wrong_token_count_is_refused_and_pins_nothing()
     {
         using BlockPool pool = PersistenceKit.NewPool();
