@@ -2,7 +2,7 @@ namespace KvBlockPool.Benchmarks.Baselines;
 
 /// <summary>
 /// <see cref="PoolLogicModel"/> with every call under a <c>lock</c>, one acquisition per call as the pool
-/// takes: the difference to the bare model is the lock alone, on identical logic.
+/// takes for its own calls: the difference to the bare model is the lock alone, on identical logic.
 /// </summary>
 internal sealed class LockedPoolLogicModel(PoolLogicModel model)
 {
