@@ -130,7 +130,7 @@ public sealed partial class SimulateCommandTests
         int exit = CommandLine.Run(["frobnicate"], new CliConsole(TextWriter.Null, error, isTerminal: false));
 
         Assert.Equal(ExitCodes.Usage, exit);
-        Assert.Contains("Unknown command 'frobnicate'. Commands: simulate.", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Unknown command 'frobnicate'. Commands: simulate, inspect.", error.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
