@@ -121,7 +121,7 @@ public sealed partial class BlockPool
             ThrowHelper.ThrowEmptyDestination(nameof(destination));
         }
 
-        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
         int available, capacity;
         lock (_gate)
         {
@@ -154,7 +154,7 @@ public sealed partial class BlockPool
     private bool AllocateAllLayersCore(AgentId agent, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
-        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
         int total, available, capacity;
         lock (_gate)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using KvBlockPool.Internal;
 
 namespace KvBlockPool;
@@ -51,7 +52,8 @@ public sealed partial class BlockPool
         {
             foreach (int id in record.Layers[layer].AsSpan())
             {
-                string stack = _diag!.AllocatedAt(id)?.ToString() ?? "(allocation stack not recorded)";
+                StackTrace? allocatedAt = _diag!.AllocatedAt(id);
+                string stack = allocatedAt is null ? "(allocation stack not recorded)" : CallerStack.Format(allocatedAt);
                 if (stacks.TryGetValue(stack, out int seen))
                 {
                     stacks[stack] = seen + 1;

@@ -38,7 +38,7 @@ public sealed partial class BlockPool
             ThrowHelper.ThrowEmptyDestination(nameof(destination));
         }
 
-        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
         int available, capacity;
         lock (_gate)
         {
@@ -70,7 +70,7 @@ public sealed partial class BlockPool
     internal bool ScopeAllocateAllLayers(OwnerRecord record, int token, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
-        StackTrace? trace = _diagnostics ? new StackTrace(2, false) : null;
+        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
         int total, available, capacity;
         lock (_gate)
         {
