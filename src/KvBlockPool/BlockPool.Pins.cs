@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using KvBlockPool.Internal;
 
@@ -154,6 +155,53 @@ public sealed partial class BlockPool
         try
         {
             source.CopyTo(new Span<byte>(address + offset, source.Length));
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>
+    /// Hashes <paramref name="length"/> bytes of a live block and writes them to <paramref name="destination"/>
+    /// straight from native memory (no intermediate copy). Dispose waits for the write, so callers pass only
+    /// streams whose writes cannot stall (regular files, memory).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe void WriteBlockTo(KvBlock block, int offset, int length, Stream destination, XxHash3 hash)
+    {
+        byte* address = BeginDataAccess(block, offset, length);
+        try
+        {
+            var bytes = new ReadOnlySpan<byte>(address + offset, length);
+            hash.Append(bytes); // first, so the write copies from cache rather than from memory
+            destination.Write(bytes);
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes from <paramref name="source"/> straight into a live block,
+    /// hashes what arrived and returns its count (less than <paramref name="length"/> only at the end of the
+    /// source). Dispose waits for the read, so callers pass only streams whose reads cannot stall.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe int ReadBlockFrom(KvBlock block, int offset, int length, Stream source, XxHash3 hash)
+    {
+        byte* address = BeginDataAccess(block, offset, length);
+        try
+        {
+            var bytes = new Span<byte>(address + offset, length);
+            int read = source.ReadAtLeast(bytes, length, throwOnEndOfStream: false);
+            hash.Append(bytes[..read]); // while the bytes are still in cache
+            return read;
         }
         finally
         {

@@ -45,6 +45,14 @@ internal sealed class AgentPin : IDisposable
         _pool.CopyFromBlock(block, offset, destination);
     }
 
+    /// <summary>Hashes <paramref name="length"/> bytes of <paramref name="block"/> from <paramref name="offset"/> and writes them to <paramref name="destination"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The pin was released or the pool disposed.</exception>
+    public void WriteTo(KvBlock block, int offset, int length, Stream destination, System.IO.Hashing.XxHash3 hash)
+    {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
+        _pool.WriteBlockTo(block, offset, length, destination, hash);
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
