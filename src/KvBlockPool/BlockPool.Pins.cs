@@ -170,7 +170,7 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    internal unsafe void WriteBlockTo(KvBlock block, int offset, int length, Stream destination, XxHash3 hash)
+    internal unsafe void WriteBlockTo(KvBlock block, int offset, int length, Persistence.PageAlignedWriter destination, XxHash3 hash)
     {
         byte* address = BeginDataAccess(block, offset, length);
         try
@@ -182,6 +182,87 @@ public sealed partial class BlockPool
         finally
         {
             EndDataAccess();
+        }
+    }
+
+    /// <summary>
+    /// Hashes and writes the longest prefix of <paramref name="blocks"/> that lies contiguous in native memory and
+    /// spans at most <paramref name="maxBytes"/> (at least one block, which must fit), as one write; returns how
+    /// many blocks it took. Few large writes matter: measured on ext4, each extra write of a 512 MiB save cost tens
+    /// of microseconds. Every block of the run is a data access until the write returns.
+    /// </summary>
+    /// <exception cref="InvalidBlockHandleException">A handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe int WriteRunTo(ReadOnlySpan<KvBlock> blocks, int maxBytes, Persistence.PageAlignedWriter destination, XxHash3 hash)
+    {
+        int bytesPerBlock = _spec.BytesPerBlock;
+        byte* start = BeginDataAccess(blocks[0], 0, bytesPerBlock);
+        int taken = 1;
+        try
+        {
+            while (taken < blocks.Length && (long)(taken + 1) * bytesPerBlock <= maxBytes)
+            {
+                byte* next = BeginDataAccess(blocks[taken], 0, bytesPerBlock);
+                if (next != start + ((long)taken * bytesPerBlock))
+                {
+                    EndDataAccess();
+                    break;
+                }
+
+                taken++;
+            }
+
+            var bytes = new ReadOnlySpan<byte>(start, taken * bytesPerBlock);
+            hash.Append(bytes);
+            destination.Write(bytes);
+            return taken;
+        }
+        finally
+        {
+            for (int i = 0; i < taken; i++)
+            {
+                EndDataAccess();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads into the longest prefix of <paramref name="blocks"/> that lies contiguous in native memory and spans at
+    /// most <paramref name="maxBytes"/> (at least one block, which must fit) with one read, and hashes what arrived.
+    /// Returns how many blocks it took; <paramref name="read"/> is short of their size only at the end of the source.
+    /// </summary>
+    /// <exception cref="InvalidBlockHandleException">A handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe int ReadRunFrom(ReadOnlySpan<KvBlock> blocks, int maxBytes, Stream source, XxHash3 hash, out int read)
+    {
+        int bytesPerBlock = _spec.BytesPerBlock;
+        byte* start = BeginDataAccess(blocks[0], 0, bytesPerBlock);
+        int taken = 1;
+        try
+        {
+            while (taken < blocks.Length && (long)(taken + 1) * bytesPerBlock <= maxBytes)
+            {
+                byte* next = BeginDataAccess(blocks[taken], 0, bytesPerBlock);
+                if (next != start + ((long)taken * bytesPerBlock))
+                {
+                    EndDataAccess();
+                    break;
+                }
+
+                taken++;
+            }
+
+            var bytes = new Span<byte>(start, taken * bytesPerBlock);
+            read = source.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            hash.Append(bytes[..read]);
+            return taken;
+        }
+        finally
+        {
+            for (int i = 0; i < taken; i++)
+            {
+                EndDataAccess();
+            }
         }
     }
 

@@ -31,27 +31,37 @@ internal static class DirectStream
         cancellationToken.ThrowIfCancellationRequested();
         using SaveSession session = SaveSession.Begin(pool, agent, tokenCount);
         AgentPin pin = session.Pin;
-        destination.Write(session.Header);
+        var writer = new PageAlignedWriter(destination);
+        writer.Write(session.Header);
         var hash = new XxHash3();
         Span<byte> checksum = stackalloc byte[KvCacheFormat.ChecksumBytes];
         int bytesPerBlock = session.Spec.BytesPerBlock;
         for (int layer = 0; layer < session.Counts.Length; layer++)
         {
             hash.Reset();
-            foreach (KvBlock block in pin.GetBlocks(layer))
+            ReadOnlySpan<KvBlock> blocks = pin.GetBlocks(layer);
+            while (!blocks.IsEmpty)
             {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (bytesPerBlock <= ChunkBytes)
+                {
+                    blocks = blocks[pin.WriteRunTo(blocks, ChunkBytes, writer, hash)..];
+                    continue;
+                }
+
                 for (int offset = 0; offset < bytesPerBlock; offset += ChunkBytes)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    pin.WriteTo(block, offset, Math.Min(ChunkBytes, bytesPerBlock - offset), destination, hash);
+                    pin.WriteTo(blocks[0], offset, Math.Min(ChunkBytes, bytesPerBlock - offset), writer, hash);
                 }
+
+                blocks = blocks[1..];
             }
 
             BinaryPrimitives.WriteUInt64LittleEndian(checksum, hash.GetCurrentHashAsUInt64());
-            destination.Write(checksum);
+            writer.Write(checksum);
         }
 
-        destination.Flush();
+        writer.Flush();
         return session.ToHeader();
     }
 
@@ -70,11 +80,24 @@ internal static class DirectStream
         for (int layer = 0; layer < header.BlocksPerLayer.Count; layer++)
         {
             hash.Reset();
-            for (int end = next + header.BlocksPerLayer[layer]; next < end; next++)
+            for (int end = next + header.BlocksPerLayer[layer]; next < end;)
             {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (bytesPerBlock <= ChunkBytes)
+                {
+                    int taken = pool.ReadRunFrom(blocks.AsSpan(next, end - next), ChunkBytes, source, hash, out int read);
+                    position += read;
+                    if (read < taken * bytesPerBlock)
+                    {
+                        throw KvCacheFrameReader.Truncated(position, KvCacheFormat.Invariant($"layer {layer}'s blocks"));
+                    }
+
+                    next += taken;
+                    continue;
+                }
+
                 for (int offset = 0; offset < bytesPerBlock; offset += ChunkBytes)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
                     int wanted = Math.Min(ChunkBytes, bytesPerBlock - offset);
                     int read = pool.ReadBlockFrom(blocks[next], offset, wanted, source, hash);
                     position += read;
@@ -83,6 +106,8 @@ internal static class DirectStream
                         throw KvCacheFrameReader.Truncated(position, KvCacheFormat.Invariant($"layer {layer}'s blocks"));
                     }
                 }
+
+                next++;
             }
 
             int got = source.ReadAtLeast(checksum, checksum.Length, throwOnEndOfStream: false);

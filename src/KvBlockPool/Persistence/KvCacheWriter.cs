@@ -16,7 +16,8 @@ namespace KvBlockPool.Persistence;
 /// <see cref="BlockPool.FreeAgent"/> of it is refused with <see cref="AgentPinnedException"/>, so no block is freed
 /// and reused while it is read. The save captures the agent's block tables when it starts; the host should not
 /// write to those blocks while it runs (their bytes would be saved torn). Disposing the pool during a save is safe:
-/// it waits at most for one chunk copy, and the save then fails with <see cref="ObjectDisposedException"/>.
+/// it waits at most for one chunk copy (or, saving to a file, one block's write), and the save then fails with
+/// <see cref="ObjectDisposedException"/>.
 /// </remarks>
 public static class KvCacheWriter
 {
