@@ -6,20 +6,21 @@ namespace KvBlockPool.Persistence;
 
 /// <summary>
 /// Saves and restores through a stream straight from and into block memory, with no pipe in between: a save
-/// hashes each block and writes it to the stream from native memory, a restore reads each block's bytes from the
-/// stream into the fresh block and hashes them there. The format, the checks and their order are those of
+/// hashes each run of blocks contiguous in native memory (up to <see cref="ChunkBytes"/>) and writes it to the
+/// stream from there in one page-aligned write, a restore reads each such run of fresh blocks from the stream in
+/// one read and hashes it there. The format, the checks and their order are those of
 /// <see cref="KvCacheWriter.SaveAsync"/> and <see cref="KvCacheReader.RestoreAsync"/>.
 /// </summary>
 /// <remarks>
 /// Each read or write runs under one of the pool's data accesses, which <see cref="BlockPool.Dispose"/> waits
 /// for. That is only acceptable when a read or write cannot stall indefinitely, so this path takes regular files
 /// and memory streams only (<see cref="Supports"/>); a socket or a pipe, which may wait on a peer forever, goes
-/// through the pipe path, where every data access is a memory copy. A data access covers at most
+/// through the pipe path, where every data access is a memory copy. One read or write covers at most
 /// <see cref="ChunkBytes"/>, so Dispose waits for at most one such read or write.
 /// </remarks>
 internal static class DirectStream
 {
-    /// <summary>The most bytes moved under one data access; a 64 KiB block moves whole.</summary>
+    /// <summary>The most bytes one read or write moves: large enough that per-call costs vanish, small enough to keep Dispose's wait short.</summary>
     internal const int ChunkBytes = 1024 * 1024;
 
     /// <summary>Whether <paramref name="stream"/>'s reads and writes complete without waiting on a peer.</summary>
