@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using KvBlockPool.Internal;
 
@@ -154,6 +155,134 @@ public sealed partial class BlockPool
         try
         {
             source.CopyTo(new Span<byte>(address + offset, source.Length));
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>
+    /// Hashes <paramref name="length"/> bytes of a live block and writes them to <paramref name="destination"/>
+    /// straight from native memory (no intermediate copy). Dispose waits for the write, so callers pass only
+    /// streams whose writes cannot stall (regular files, memory).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe void WriteBlockTo(KvBlock block, int offset, int length, Persistence.PageAlignedWriter destination, XxHash3 hash)
+    {
+        byte* address = BeginDataAccess(block, offset, length);
+        try
+        {
+            var bytes = new ReadOnlySpan<byte>(address + offset, length);
+            hash.Append(bytes); // first, so the write copies from cache rather than from memory
+            destination.Write(bytes);
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>
+    /// Hashes and writes the longest prefix of <paramref name="blocks"/> that lies contiguous in native memory and
+    /// spans at most <paramref name="maxBytes"/> (at least one block, which must fit), as one write; returns how
+    /// many blocks it took. Few large writes matter: measured on ext4, each extra write of a 512 MiB save cost tens
+    /// of microseconds. Every block of the run is a data access until the write returns.
+    /// </summary>
+    /// <exception cref="InvalidBlockHandleException">A handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe int WriteRunTo(ReadOnlySpan<KvBlock> blocks, int maxBytes, Persistence.PageAlignedWriter destination, XxHash3 hash)
+    {
+        int bytesPerBlock = _spec.BytesPerBlock;
+        byte* start = BeginDataAccess(blocks[0], 0, bytesPerBlock);
+        int taken = 1;
+        try
+        {
+            while (taken < blocks.Length && (long)(taken + 1) * bytesPerBlock <= maxBytes)
+            {
+                byte* next = BeginDataAccess(blocks[taken], 0, bytesPerBlock);
+                if (next != start + ((long)taken * bytesPerBlock))
+                {
+                    EndDataAccess();
+                    break;
+                }
+
+                taken++;
+            }
+
+            var bytes = new ReadOnlySpan<byte>(start, taken * bytesPerBlock);
+            hash.Append(bytes);
+            destination.Write(bytes);
+            return taken;
+        }
+        finally
+        {
+            for (int i = 0; i < taken; i++)
+            {
+                EndDataAccess();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads into the longest prefix of <paramref name="blocks"/> that lies contiguous in native memory and spans at
+    /// most <paramref name="maxBytes"/> (at least one block, which must fit) with one read, and hashes what arrived.
+    /// Returns how many blocks it took; <paramref name="read"/> is short of their size only at the end of the source.
+    /// </summary>
+    /// <exception cref="InvalidBlockHandleException">A handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe int ReadRunFrom(ReadOnlySpan<KvBlock> blocks, int maxBytes, Stream source, XxHash3 hash, out int read)
+    {
+        int bytesPerBlock = _spec.BytesPerBlock;
+        byte* start = BeginDataAccess(blocks[0], 0, bytesPerBlock);
+        int taken = 1;
+        try
+        {
+            while (taken < blocks.Length && (long)(taken + 1) * bytesPerBlock <= maxBytes)
+            {
+                byte* next = BeginDataAccess(blocks[taken], 0, bytesPerBlock);
+                if (next != start + ((long)taken * bytesPerBlock))
+                {
+                    EndDataAccess();
+                    break;
+                }
+
+                taken++;
+            }
+
+            var bytes = new Span<byte>(start, taken * bytesPerBlock);
+            read = source.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            hash.Append(bytes[..read]);
+            return taken;
+        }
+        finally
+        {
+            for (int i = 0; i < taken; i++)
+            {
+                EndDataAccess();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes from <paramref name="source"/> straight into a live block,
+    /// hashes what arrived and returns its count (less than <paramref name="length"/> only at the end of the
+    /// source). Dispose waits for the read, so callers pass only streams whose reads cannot stall.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe int ReadBlockFrom(KvBlock block, int offset, int length, Stream source, XxHash3 hash)
+    {
+        byte* address = BeginDataAccess(block, offset, length);
+        try
+        {
+            var bytes = new Span<byte>(address + offset, length);
+            int read = source.ReadAtLeast(bytes, length, throwOnEndOfStream: false);
+            hash.Append(bytes[..read]); // while the bytes are still in cache
+            return read;
         }
         finally
         {

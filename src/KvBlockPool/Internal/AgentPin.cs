@@ -45,6 +45,22 @@ internal sealed class AgentPin : IDisposable
         _pool.CopyFromBlock(block, offset, destination);
     }
 
+    /// <summary>Hashes <paramref name="length"/> bytes of <paramref name="block"/> from <paramref name="offset"/> and writes them to <paramref name="destination"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The pin was released or the pool disposed.</exception>
+    public void WriteTo(KvBlock block, int offset, int length, Persistence.PageAlignedWriter destination, System.IO.Hashing.XxHash3 hash)
+    {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
+        _pool.WriteBlockTo(block, offset, length, destination, hash);
+    }
+
+    /// <summary>Hashes and writes a run of <paramref name="blocks"/> contiguous in memory (at most <paramref name="maxBytes"/>); returns how many it took.</summary>
+    /// <exception cref="ObjectDisposedException">The pin was released or the pool disposed.</exception>
+    public int WriteRunTo(ReadOnlySpan<KvBlock> blocks, int maxBytes, Persistence.PageAlignedWriter destination, System.IO.Hashing.XxHash3 hash)
+    {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
+        return _pool.WriteRunTo(blocks, maxBytes, destination, hash);
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)

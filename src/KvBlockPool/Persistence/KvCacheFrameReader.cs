@@ -146,7 +146,7 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
         }
     }
 
-    private static KvCacheFormatException Truncated(long offset, string what) => new(
+    internal static KvCacheFormatException Truncated(long offset, string what) => new(
         KvCacheFormatError.Truncated,
         offset,
         KvCacheFormat.Invariant($"The saved cache is truncated: it ends at offset {offset}, inside {what}."));

@@ -36,41 +36,8 @@ public static class KvCacheReader
 
         var frame = new KvCacheFrameReader(source, cancellationToken);
         KvCacheHeader header = await frame.ReadHeaderAsync().ConfigureAwait(false);
+        using AllocationScope scope = AllocateFor(pool, header, asAgent, out KvBlock[] blocks);
         KvCacheSpec spec = pool.Spec;
-        if (header.Spec != spec)
-        {
-            throw new KvCacheSpecMismatchException(
-                header.Spec,
-                spec,
-                $"The cache of {header.Agent} was saved with spec [{header.Spec}], but pool '{pool.Name}' has spec [{spec}]. Restore it into a pool with the saved spec. Nothing was allocated.");
-        }
-
-        AgentId agent = asAgent ?? header.Agent;
-        int held = pool.GetBlockCount(agent);
-        if (held != 0)
-        {
-            throw pool.AgentHoldsBlocks(agent, held);
-        }
-
-        if (header.TotalBlocks > pool.Capacity)
-        {
-            // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.
-            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.AvailableBlocks, pool.Capacity);
-        }
-
-        using AllocationScope scope = pool.BeginScope(agent);
-        var blocks = new KvBlock[header.TotalBlocks];
-        int start = 0;
-        for (int layer = 0; layer < spec.Layers; layer++)
-        {
-            int count = header.BlocksPerLayer[layer];
-            if (count > 0)
-            {
-                scope.Allocate(layer, blocks.AsSpan(start, count));
-                start += count;
-            }
-        }
-
         var filler = new BlockFiller(pool, blocks, spec.BytesPerBlock);
         for (int layer = 0; layer < spec.Layers; layer++)
         {
@@ -78,13 +45,7 @@ public static class KvCacheReader
             ulong computed = await frame.ReadPayloadAsync(header.GetLayerPayloadBytes(layer), filler, what + "'s blocks").ConfigureAwait(false);
             long checksumOffset = frame.Position;
             ulong stored = await frame.ReadChecksumAsync(what + "'s checksum").ConfigureAwait(false);
-            if (stored != computed)
-            {
-                throw new KvCacheFormatException(
-                    KvCacheFormatError.LayerChecksumMismatch,
-                    checksumOffset,
-                    KvCacheFormat.Invariant($"Layer {layer}'s block data is corrupt: its checksum (at offset {checksumOffset}) is 0x{stored:x16} but the data hashes to 0x{computed:x16}. Nothing was restored."));
-            }
+            CheckLayer(layer, stored, computed, checksumOffset);
         }
 
         await frame.ExpectEndAsync().ConfigureAwait(false);
@@ -115,7 +76,13 @@ public static class KvCacheReader
             throw new ArgumentException("The source stream is not readable.", nameof(source));
         }
 
-        // Read in place, not pumped on a second task: measured, a pump made restores slower (a hop per segment, and
+        if (DirectStream.Supports(source))
+        {
+            // Straight from the file into the fresh blocks, hashed there: one copy fewer than through a pipe.
+            return await Task.Run(() => DirectStream.Restore(pool, source, asAgent, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+
+        // Any other stream is read in place, not pumped on a second task: measured, a pump made restores slower (a hop per segment, and
         // reads from the page cache are too quick to be worth overlapping), while it made saves faster.
         PipeReader reader = CreateReader(source);
         try
@@ -125,6 +92,71 @@ public static class KvCacheReader
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="header"/> can be restored into <paramref name="pool"/> as the target agent, then
+    /// allocates fresh blocks for every layer in one uncommitted scope (the caller disposes it: a commit keeps the
+    /// blocks, anything else returns them). <paramref name="blocks"/> lists them layer by layer, in payload order.
+    /// </summary>
+    internal static AllocationScope AllocateFor(BlockPool pool, KvCacheHeader header, AgentId? asAgent, out KvBlock[] blocks)
+    {
+        KvCacheSpec spec = pool.Spec;
+        if (header.Spec != spec)
+        {
+            throw new KvCacheSpecMismatchException(
+                header.Spec,
+                spec,
+                $"The cache of {header.Agent} was saved with spec [{header.Spec}], but pool '{pool.Name}' has spec [{spec}]. Restore it into a pool with the saved spec. Nothing was allocated.");
+        }
+
+        AgentId agent = asAgent ?? header.Agent;
+        int held = pool.GetBlockCount(agent);
+        if (held != 0)
+        {
+            throw pool.AgentHoldsBlocks(agent, held);
+        }
+
+        if (header.TotalBlocks > pool.Capacity)
+        {
+            // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.
+            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.AvailableBlocks, pool.Capacity);
+        }
+
+        AllocationScope scope = pool.BeginScope(agent);
+        try
+        {
+            blocks = new KvBlock[header.TotalBlocks];
+            int start = 0;
+            for (int layer = 0; layer < spec.Layers; layer++)
+            {
+                int count = header.BlocksPerLayer[layer];
+                if (count > 0)
+                {
+                    scope.Allocate(layer, blocks.AsSpan(start, count));
+                    start += count;
+                }
+            }
+
+            return scope;
+        }
+        catch
+        {
+            scope.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws <see cref="KvCacheFormatError.LayerChecksumMismatch"/> unless the layer's stored and computed checksums agree.</summary>
+    internal static void CheckLayer(int layer, ulong stored, ulong computed, long checksumOffset)
+    {
+        if (stored != computed)
+        {
+            throw new KvCacheFormatException(
+                KvCacheFormatError.LayerChecksumMismatch,
+                checksumOffset,
+                KvCacheFormat.Invariant($"Layer {layer}'s block data is corrupt: its checksum (at offset {checksumOffset}) is 0x{stored:x16} but the data hashes to 0x{computed:x16}. Nothing was restored."));
         }
     }
 

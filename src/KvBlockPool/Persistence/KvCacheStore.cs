@@ -16,7 +16,7 @@ public sealed class KvCacheStore
 {
     private const string Prefix = "agent_";
     private const string Extension = ".kvcache";
-    private const int FileBufferBytes = 0; // the pipe buffers; FileStream's own buffer would only copy again
+    private const int FileBufferBytes = 0; // blocks are written and read whole, straight from and into native memory (the inspector reads through a pipe); a FileStream buffer would only copy again
 
     /// <summary>Opens (and creates if needed) a store in <paramref name="directory"/>.</summary>
     /// <param name="directory">The directory that holds the files.</param>

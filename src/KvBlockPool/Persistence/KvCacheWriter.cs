@@ -16,7 +16,8 @@ namespace KvBlockPool.Persistence;
 /// <see cref="BlockPool.FreeAgent"/> of it is refused with <see cref="AgentPinnedException"/>, so no block is freed
 /// and reused while it is read. The save captures the agent's block tables when it starts; the host should not
 /// write to those blocks while it runs (their bytes would be saved torn). Disposing the pool during a save is safe:
-/// it waits at most for one chunk copy, and the save then fails with <see cref="ObjectDisposedException"/>.
+/// it waits at most for one chunk copy (or, saving to a file, one block's write), and the save then fails with
+/// <see cref="ObjectDisposedException"/>.
 /// </remarks>
 public static class KvCacheWriter
 {
@@ -43,36 +44,14 @@ public static class KvCacheWriter
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(destination);
-        if (tokenCount < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, "The token count cannot be negative.");
-        }
-
         cancellationToken.ThrowIfCancellationRequested();
-        using AgentPin pin = pool.Pin(agent);
-
-        // Stable for the whole save: a pinned agent holds blocks, and the pool refuses to reconfigure while any are out.
-        KvCacheSpec spec = pool.Spec;
-        int[] counts = new int[pin.LayerCount];
-        int longest = 0;
-        for (int layer = 0; layer < counts.Length; layer++)
-        {
-            counts[layer] = pin.GetBlockCount(layer);
-            longest = Math.Max(longest, counts[layer]);
-        }
-
-        long capacity = (long)longest * spec.TokensPerBlock;
-        long tokens = tokenCount ?? capacity;
-        if (tokens > capacity)
-        {
-            throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, KvCacheFormat.Invariant($"{agent} holds at most {capacity} tokens ({longest} blocks of {spec.TokensPerBlock} tokens on its longest layer); it cannot hold {tokens}."));
-        }
-
-        byte[] header = KvCacheFormat.EncodeHeader(spec, agent, tokens, counts);
-        destination.Write(header);
-        long unflushed = header.Length;
+        using SaveSession session = SaveSession.Begin(pool, agent, tokenCount);
+        AgentPin pin = session.Pin;
+        int[] counts = session.Counts;
+        destination.Write(session.Header);
+        long unflushed = session.Header.Length;
         var hash = new XxHash3();
-        int bytesPerBlock = spec.BytesPerBlock;
+        int bytesPerBlock = session.Spec.BytesPerBlock;
         for (int layer = 0; layer < counts.Length; layer++)
         {
             hash.Reset();
@@ -96,8 +75,7 @@ public static class KvCacheWriter
         }
 
         await FlushAsync(destination, cancellationToken).ConfigureAwait(false);
-        ulong headerChecksum = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(header.Length - KvCacheFormat.ChecksumBytes));
-        return new KvCacheHeader(KvCacheFormat.MajorVersion, KvCacheFormat.MinorVersion, header.Length, spec, agent, tokens, counts, headerChecksum);
+        return session.ToHeader();
     }
 
     /// <summary>Saves <paramref name="agent"/>'s cache to <paramref name="destination"/>, which is left open.</summary>
@@ -122,7 +100,14 @@ public static class KvCacheWriter
             throw new ArgumentException("The destination stream is not writable.", nameof(destination));
         }
 
-        // The stream is written on its own task, so the device works while the next blocks are copied and hashed.
+        if (DirectStream.Supports(destination))
+        {
+            // Block memory goes straight to the file: one copy fewer than through a pipe's buffers. Run off the
+            // caller's thread, as FileStream's own async writes on a synchronous handle would be.
+            return await Task.Run(() => DirectStream.Save(pool, agent, destination, tokenCount, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+
+        // Any other stream is written on its own task, so the device works while the next blocks are copied and hashed.
         StreamPump pump = StreamPump.ToStream(destination, cancellationToken);
         PipeWriter writer = pump.Pipe.Writer;
         KvCacheHeader header;

@@ -1,0 +1,164 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using KvBlockPool.Internal;
+
+namespace KvBlockPool.Persistence;
+
+/// <summary>
+/// Saves and restores through a stream straight from and into block memory, with no pipe in between: a save
+/// hashes each run of blocks contiguous in native memory (up to <see cref="ChunkBytes"/>) and writes it to the
+/// stream from there in one page-aligned write, a restore reads each such run of fresh blocks from the stream in
+/// one read and hashes it there. The format, the checks and their order are those of
+/// <see cref="KvCacheWriter.SaveAsync"/> and <see cref="KvCacheReader.RestoreAsync"/>.
+/// </summary>
+/// <remarks>
+/// Each read or write runs under one of the pool's data accesses, which <see cref="BlockPool.Dispose"/> waits
+/// for. That is only acceptable when a read or write cannot stall indefinitely, so this path takes regular files
+/// and memory streams only (<see cref="Supports"/>); a socket or a pipe, which may wait on a peer forever, goes
+/// through the pipe path, where every data access is a memory copy. One read or write covers at most
+/// <see cref="ChunkBytes"/>, so Dispose waits for at most one such read or write.
+/// </remarks>
+internal static class DirectStream
+{
+    /// <summary>The most bytes one read or write moves: large enough that per-call costs vanish, small enough to keep Dispose's wait short.</summary>
+    internal const int ChunkBytes = 1024 * 1024;
+
+    /// <summary>Whether <paramref name="stream"/>'s reads and writes complete without waiting on a peer.</summary>
+    public static bool Supports(Stream stream) => stream is MemoryStream or UnmanagedMemoryStream or FileStream { CanSeek: true };
+
+    /// <summary>Saves <paramref name="agent"/>'s cache to <paramref name="destination"/> and flushes it.</summary>
+    public static KvCacheHeader Save(BlockPool pool, AgentId agent, Stream destination, long? tokenCount, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using SaveSession session = SaveSession.Begin(pool, agent, tokenCount);
+        AgentPin pin = session.Pin;
+        var writer = new PageAlignedWriter(destination);
+        writer.Write(session.Header);
+        var hash = new XxHash3();
+        Span<byte> checksum = stackalloc byte[KvCacheFormat.ChecksumBytes];
+        int bytesPerBlock = session.Spec.BytesPerBlock;
+        for (int layer = 0; layer < session.Counts.Length; layer++)
+        {
+            hash.Reset();
+            ReadOnlySpan<KvBlock> blocks = pin.GetBlocks(layer);
+            while (!blocks.IsEmpty)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (bytesPerBlock <= ChunkBytes)
+                {
+                    blocks = blocks[pin.WriteRunTo(blocks, ChunkBytes, writer, hash)..];
+                    continue;
+                }
+
+                for (int offset = 0; offset < bytesPerBlock; offset += ChunkBytes)
+                {
+                    pin.WriteTo(blocks[0], offset, Math.Min(ChunkBytes, bytesPerBlock - offset), writer, hash);
+                }
+
+                blocks = blocks[1..];
+            }
+
+            BinaryPrimitives.WriteUInt64LittleEndian(checksum, hash.GetCurrentHashAsUInt64());
+            writer.Write(checksum);
+        }
+
+        writer.Flush();
+        return session.ToHeader();
+    }
+
+    /// <summary>Restores the one cache <paramref name="source"/> holds from its position to its end.</summary>
+    public static KvCacheHeader Restore(BlockPool pool, Stream source, AgentId? asAgent, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(pool.IsDisposed, pool);
+        cancellationToken.ThrowIfCancellationRequested();
+        KvCacheHeader header = ReadHeader(source);
+        using AllocationScope scope = KvCacheReader.AllocateFor(pool, header, asAgent, out KvBlock[] blocks);
+        var hash = new XxHash3();
+        Span<byte> checksum = stackalloc byte[KvCacheFormat.ChecksumBytes];
+        int bytesPerBlock = pool.Spec.BytesPerBlock;
+        long position = header.HeaderLength;
+        int next = 0;
+        for (int layer = 0; layer < header.BlocksPerLayer.Count; layer++)
+        {
+            hash.Reset();
+            for (int end = next + header.BlocksPerLayer[layer]; next < end;)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (bytesPerBlock <= ChunkBytes)
+                {
+                    int taken = pool.ReadRunFrom(blocks.AsSpan(next, end - next), ChunkBytes, source, hash, out int read);
+                    position += read;
+                    if (read < taken * bytesPerBlock)
+                    {
+                        throw KvCacheFrameReader.Truncated(position, KvCacheFormat.Invariant($"layer {layer}'s blocks"));
+                    }
+
+                    next += taken;
+                    continue;
+                }
+
+                for (int offset = 0; offset < bytesPerBlock; offset += ChunkBytes)
+                {
+                    int wanted = Math.Min(ChunkBytes, bytesPerBlock - offset);
+                    int read = pool.ReadBlockFrom(blocks[next], offset, wanted, source, hash);
+                    position += read;
+                    if (read < wanted)
+                    {
+                        throw KvCacheFrameReader.Truncated(position, KvCacheFormat.Invariant($"layer {layer}'s blocks"));
+                    }
+                }
+
+                next++;
+            }
+
+            int got = source.ReadAtLeast(checksum, checksum.Length, throwOnEndOfStream: false);
+            if (got < checksum.Length)
+            {
+                throw KvCacheFrameReader.Truncated(position + got, KvCacheFormat.Invariant($"layer {layer}'s checksum"));
+            }
+
+            KvCacheReader.CheckLayer(layer, BinaryPrimitives.ReadUInt64LittleEndian(checksum), hash.GetCurrentHashAsUInt64(), position);
+            position += checksum.Length;
+        }
+
+        ExpectEnd(source, position);
+        pool.CommitIntoAbsentAgent(scope);
+        return header;
+    }
+
+    /// <summary>Reads and decodes the header in the order of <see cref="KvCacheFrameReader.ReadHeaderAsync"/>: magic first, on whatever bytes exist.</summary>
+    private static KvCacheHeader ReadHeader(Stream source)
+    {
+        byte[] fixedPart = new byte[KvCacheFormat.FixedBytes];
+        int available = source.ReadAtLeast(fixedPart, fixedPart.Length, throwOnEndOfStream: false);
+        KvCacheFormat.CheckMagic(fixedPart.AsSpan(0, available));
+        if (available < fixedPart.Length)
+        {
+            throw KvCacheFrameReader.Truncated(available, "the header");
+        }
+
+        byte[] header = new byte[KvCacheFormat.DecodeHeaderLength(fixedPart)];
+        fixedPart.CopyTo(header, 0);
+        int rest = header.Length - fixedPart.Length;
+        int got = source.ReadAtLeast(header.AsSpan(fixedPart.Length), rest, throwOnEndOfStream: false);
+        if (got < rest)
+        {
+            throw KvCacheFrameReader.Truncated(fixedPart.Length + got, "the header");
+        }
+
+        return KvCacheFormat.DecodeHeader(header);
+    }
+
+    /// <summary>Requires the source to end here: a saved cache is exactly as long as its header says.</summary>
+    private static void ExpectEnd(Stream source, long position)
+    {
+        long extra = source.Length - source.Position; // every supported stream can seek
+        if (extra > 0)
+        {
+            throw new KvCacheFormatException(
+                KvCacheFormatError.TrailingData,
+                position,
+                KvCacheFormat.Invariant($"{extra} byte(s) follow the end of the saved cache at offset {position}; a saved cache is exactly as long as its header says. The file is damaged or was concatenated with something else."));
+        }
+    }
+}
