@@ -188,17 +188,7 @@ public unsafe class AllLayerScopeBenchmarks : IDisposable
     [Benchmark]
     public int ConcurrentQueue()
     {
-        for (int i = 0; i < _ids.Length; i++)
-        {
-            _ids[i] = _queue.Rent();
-        }
-
-        for (int i = 0; i < _ids.Length; i++)
-        {
-            _queue.Return(_ids[i]);
-        }
-
-        return _ids[0];
+        return _queue.RentAndReturnMany(_ids);
     }
 
     /// <summary>Frees the pool's native memory.</summary>

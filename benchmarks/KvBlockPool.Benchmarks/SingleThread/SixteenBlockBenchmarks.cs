@@ -104,17 +104,7 @@ public unsafe class SixteenBlockBenchmarks : IDisposable
     [Benchmark]
     public int ConcurrentQueue()
     {
-        for (int i = 0; i < Count; i++)
-        {
-            _ids[i] = _queue.Rent();
-        }
-
-        for (int i = 0; i < Count; i++)
-        {
-            _queue.Return(_ids[i]);
-        }
-
-        return _ids[0];
+        return _queue.RentAndReturnMany(_ids);
     }
 
     /// <summary>Frees the pool's native memory.</summary>
