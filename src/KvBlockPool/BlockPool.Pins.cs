@@ -277,6 +277,27 @@ public sealed partial class BlockPool
     }
 
     /// <summary>
+    /// Copies <paramref name="length"/> bytes from <paramref name="source"/> into a live block at
+    /// <paramref name="offset"/> and hashes them in the same pass; Dispose waits for the copy (never for I/O: the
+    /// caller reads into its own buffer first).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe void FillBlock(KvBlock block, int offset, byte* source, int length, Persistence.CopyingXxHash3 hash)
+    {
+        byte* address = BeginDataAccess(block, offset, length);
+        try
+        {
+            hash.CopyAndAppend(source, address + offset, length);
+        }
+        finally
+        {
+            EndDataAccess();
+        }
+    }
+
+    /// <summary>
     /// Reads up to <paramref name="length"/> bytes from <paramref name="source"/> straight into a live block,
     /// hashes what arrived and returns its count (less than <paramref name="length"/> only at the end of the
     /// source). Dispose waits for the read, so callers pass only streams whose reads cannot stall.

@@ -127,7 +127,7 @@ internal static class DirectStream
     }
 
     /// <summary>Reads and decodes the header in the order of <see cref="KvCacheFrameReader.ReadHeaderAsync"/>: magic first, on whatever bytes exist.</summary>
-    private static KvCacheHeader ReadHeader(Stream source)
+    internal static KvCacheHeader ReadHeader(Stream source)
     {
         byte[] fixedPart = new byte[KvCacheFormat.FixedBytes];
         int available = source.ReadAtLeast(fixedPart, fixedPart.Length, throwOnEndOfStream: false);
@@ -155,10 +155,13 @@ internal static class DirectStream
         long extra = source.Length - source.Position; // every supported stream can seek
         if (extra > 0)
         {
-            throw new KvCacheFormatException(
-                KvCacheFormatError.TrailingData,
-                position,
-                KvCacheFormat.Invariant($"{extra} byte(s) follow the end of the saved cache at offset {position}; a saved cache is exactly as long as its header says. The file is damaged or was concatenated with something else."));
+            throw TrailingData(position, extra);
         }
     }
+
+    /// <summary>The error for <paramref name="extra"/> bytes after the cache's end at <paramref name="position"/>.</summary>
+    internal static KvCacheFormatException TrailingData(long position, long extra) => new(
+        KvCacheFormatError.TrailingData,
+        position,
+        KvCacheFormat.Invariant($"{extra} byte(s) follow the end of the saved cache at offset {position}; a saved cache is exactly as long as its header says. The file is damaged or was concatenated with something else."));
 }

@@ -10,6 +10,9 @@ namespace KvBlockPool.Persistence;
 /// </summary>
 public static class KvCacheReader
 {
+    /// <summary>How many threads a file restore uses unless told otherwise: two measured at the plain-read floor on a 2-core machine (docs/format.md).</summary>
+    public const int DefaultMaxDegreeOfParallelism = 2;
+
     /// <summary>The buffer a stream is read through: large reads, few copies.</summary>
     internal const int StreamBufferBytes = 1024 * 1024;
 
@@ -53,27 +56,44 @@ public static class KvCacheReader
         return header;
     }
 
-    /// <summary>Restores the cache that <paramref name="source"/> holds, reading it to its end; the stream is left open.</summary>
+    /// <summary>
+    /// Restores the cache that <paramref name="source"/> holds, reading it to its end; the stream is left open. A
+    /// seekable <see cref="FileStream"/> is read and checked on up to <paramref name="maxDegreeOfParallelism"/>
+    /// threads at once, layer by layer.
+    /// </summary>
     /// <param name="pool">The pool to restore into; its spec must equal the saved one.</param>
     /// <param name="source">A readable stream holding exactly one saved cache; left open.</param>
     /// <param name="asAgent">The agent to restore as; <see langword="null"/> restores as the agent that was saved. It must hold no blocks.</param>
+    /// <param name="maxDegreeOfParallelism">
+    /// How many threads may read and check layers at once when <paramref name="source"/> is a seekable
+    /// <see cref="FileStream"/>; the restore runs on a thread-pool thread, which is one of them, and 1 reads every
+    /// layer on it. Other streams are read in order on one thread whatever this says.
+    /// </param>
     /// <param name="cancellationToken">Cancels the restore; every block taken is returned.</param>
     /// <returns>The header of the restored cache.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="pool"/> or <paramref name="source"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxDegreeOfParallelism"/> is less than 1.</exception>
     /// <exception cref="ArgumentException"><paramref name="source"/> is not readable, or the target agent already holds blocks.</exception>
     /// <exception cref="KvCacheSpecMismatchException">The cache was saved with another spec; nothing was allocated.</exception>
-    /// <exception cref="KvCacheFormatException">The data is not a valid saved cache; nothing changed.</exception>
+    /// <exception cref="KvCacheFormatException">The data is not a valid saved cache; nothing changed. A file shorter or longer than its header says is refused before anything is allocated.</exception>
     /// <exception cref="BlockPoolExhaustedException">The pool has too few free blocks; nothing changed.</exception>
     /// <exception cref="IOException">The stream failed; nothing changed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public static async Task<KvCacheHeader> RestoreFromStreamAsync(BlockPool pool, Stream source, AgentId? asAgent = null, CancellationToken cancellationToken = default)
+    public static async Task<KvCacheHeader> RestoreFromStreamAsync(BlockPool pool, Stream source, AgentId? asAgent = null, int maxDegreeOfParallelism = DefaultMaxDegreeOfParallelism, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(source);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDegreeOfParallelism, 1);
         if (!source.CanRead)
         {
             throw new ArgumentException("The source stream is not readable.", nameof(source));
+        }
+
+        if (source is FileStream { CanSeek: true } file)
+        {
+            // Layers lie at offsets the header gives, so they are read and checked in parallel, each hashed as it is copied.
+            return await Task.Run(() => FileRestore.Restore(pool, file, asAgent, maxDegreeOfParallelism, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
         if (DirectStream.Supports(source))

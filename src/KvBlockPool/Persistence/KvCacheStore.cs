@@ -16,6 +16,8 @@ public sealed class KvCacheStore
 {
     private const string Prefix = "agent_";
     private const string Extension = ".kvcache";
+    private readonly int _maxDegreeOfParallelism = KvCacheReader.DefaultMaxDegreeOfParallelism;
+
     private const int FileBufferBytes = 0; // blocks are written and read whole, straight from and into native memory (the inspector reads through a pipe); a FileStream buffer would only copy again
 
     /// <summary>Opens (and creates if needed) a store in <paramref name="directory"/>.</summary>
@@ -26,6 +28,22 @@ public sealed class KvCacheStore
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         Directory = System.IO.Directory.CreateDirectory(directory).FullName;
+    }
+
+    /// <summary>
+    /// How many threads <see cref="LoadAsync"/> may use to read and check a file's layers at once; the default,
+    /// <see cref="KvCacheReader.DefaultMaxDegreeOfParallelism"/>, reached the plain-read floor on a 2-core machine.
+    /// Set 1 to keep a load on one thread.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
+    public int MaxDegreeOfParallelism
+    {
+        get => _maxDegreeOfParallelism;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            _maxDegreeOfParallelism = value;
+        }
     }
 
     /// <summary>The store's directory, as a full path.</summary>
@@ -101,7 +119,7 @@ public sealed class KvCacheStore
         FileStream file = OpenForRead(GetPath(agent));
         await using (file.ConfigureAwait(false))
         {
-            return await KvCacheReader.RestoreFromStreamAsync(pool, file, asAgent ?? agent, cancellationToken).ConfigureAwait(false);
+            return await KvCacheReader.RestoreFromStreamAsync(pool, file, asAgent ?? agent, MaxDegreeOfParallelism, cancellationToken).ConfigureAwait(false);
         }
     }
 

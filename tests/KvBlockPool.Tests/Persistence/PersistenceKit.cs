@@ -71,7 +71,7 @@ internal static class PersistenceKit
     }
 
     public static Task<KvCacheHeader> RestoreAsync(BlockPool pool, byte[] file, AgentId? asAgent = null, CancellationToken cancellationToken = default) =>
-        KvCacheReader.RestoreFromStreamAsync(pool, new MemoryStream(file, writable: false), asAgent, cancellationToken);
+        KvCacheReader.RestoreFromStreamAsync(pool, new MemoryStream(file, writable: false), asAgent, cancellationToken: cancellationToken);
 
     /// <summary>Recomputes the header checksum after a test edited header fields, so the edit itself is what is checked.</summary>
     public static void RehashHeader(byte[] file)
