@@ -233,6 +233,7 @@ internal sealed unsafe class CopyingXxHash3
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // vector code is slow before tier 1, and a restore is over before tiering would catch up
     private void Stripes<TStore>(byte* source, byte* destination, int count)
         where TStore : struct, IStripeStore
     {

@@ -1,0 +1,229 @@
+using KvBlockPool.Persistence;
+
+namespace KvBlockPool.Tests.Persistence;
+
+/// <summary>
+/// Restores from files: the length is checked against the header before anything is allocated, layers are read
+/// and checked on several threads, the error reported is the first in file order whatever the threads did, and
+/// any failure after the allocation returns every block.
+/// </summary>
+public sealed class FileRestoreTests : IDisposable
+{
+    private static readonly AgentId Agent = new(7);
+
+    /// <summary>Eight layers, so two or more workers share them; 256-byte blocks.</summary>
+    private static readonly KvCacheSpec EightLayers = new(layers: 8, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("kvblockpool-file-restore-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(16)]
+    public async Task Every_degree_of_parallelism_restores_the_same_bytes(int threads)
+    {
+        using BlockPool source = NewPool();
+        for (int round = 0; round < 5; round++)
+        {
+            // Interleaved with another agent, so the agent's blocks are scattered.
+            PersistenceKit.Fill(source, Agent, seed: round, 3, 0, 2, 5, 1, 4, 2, 3);
+            PersistenceKit.Fill(source, new AgentId(100), seed: 50 + round, 1, 1, 0, 1, 0, 1, 0, 1);
+        }
+
+        string path = await SaveAsync(source, "parallel.kvcache");
+        using BlockPool target = NewPool();
+        await using (FileStream file = File.OpenRead(path))
+        {
+            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: threads);
+            Assert.Equal(file.Length, file.Position);
+            Assert.Equal(header.TotalLength, file.Length);
+        }
+
+        PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(source, Agent), PersistenceKit.Snapshot(target, Agent));
+        Assert.Null(target.FindInvariantViolation());
+    }
+
+    [Fact]
+    public async Task A_cache_that_starts_mid_file_is_read_from_the_stream_position_to_the_end()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 1, 2, 2, 2, 2, 2, 2, 2, 2);
+        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        string path = Path.Combine(_directory, "prefixed.kvcache");
+        await File.WriteAllBytesAsync(path, [.. new byte[1000], .. saved]);
+
+        using BlockPool target = NewPool();
+        await using (FileStream file = File.OpenRead(path))
+        {
+            file.Position = 1000;
+            await KvCacheReader.RestoreFromStreamAsync(target, file);
+            Assert.Equal(file.Length, file.Position);
+        }
+
+        PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(source, Agent), PersistenceKit.Snapshot(target, Agent));
+    }
+
+    [Fact]
+    public async Task With_two_bad_layers_the_first_in_the_file_is_reported_whichever_thread_finds_which()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 2, 4, 4, 4, 4, 4, 4, 4, 4);
+        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        var layout = new KvCacheLayout(KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray()));
+        byte[] damaged = (byte[])saved.Clone();
+        damaged[layout.PayloadOffset(3) + 17] ^= 0x40;
+        damaged[layout.PayloadOffset(6) + 5] ^= 0x01;
+        string path = Path.Combine(_directory, "two-bad-layers.kvcache");
+        await File.WriteAllBytesAsync(path, damaged);
+
+        using BlockPool target = NewPool();
+        for (int run = 0; run < 25; run++)
+        {
+            KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
+            {
+                await using FileStream file = File.OpenRead(path);
+                await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 4);
+            });
+            Assert.Equal(KvCacheFormatError.LayerChecksumMismatch, error.Reason);
+            Assert.Contains("Layer 3's block data is corrupt", error.Message, StringComparison.Ordinal);
+            Assert.Equal(layout.ChecksumOffset(3), error.Offset);
+        }
+    }
+
+    [Fact]
+    public async Task A_file_of_the_wrong_length_is_refused_before_anything_is_allocated_naming_where_it_ends()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 3, 1, 1, 1, 1, 1, 1, 1, 1);
+        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        using BlockPool target = NewPool();
+
+        // Cut inside layer 2's checksum: 3 layers of one 256-byte block and an 8-byte checksum, minus 4 bytes.
+        int cut = HeaderLength + (3 * (256 + 8)) - 4;
+        string truncated = Path.Combine(_directory, "truncated.kvcache");
+        await File.WriteAllBytesAsync(truncated, saved.AsSpan(0, cut).ToArray());
+        KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
+            target,
+            async () =>
+            {
+                await using FileStream file = File.OpenRead(truncated);
+                await KvCacheReader.RestoreFromStreamAsync(target, file);
+            },
+            beforeAllocating: true);
+        Assert.Equal(KvCacheFormatError.Truncated, error.Reason);
+        Assert.Equal(cut, error.Offset);
+        Assert.Contains("inside layer 2's checksum", error.Message, StringComparison.Ordinal);
+
+        string trailing = Path.Combine(_directory, "trailing.kvcache");
+        await File.WriteAllBytesAsync(trailing, [.. saved, 9, 9]);
+        error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
+            target,
+            async () =>
+            {
+                await using FileStream file = File.OpenRead(trailing);
+                await KvCacheReader.RestoreFromStreamAsync(target, file);
+            },
+            beforeAllocating: true);
+        Assert.Equal(KvCacheFormatError.TrailingData, error.Reason);
+        Assert.Equal(saved.Length, error.Offset);
+    }
+
+    [Fact]
+    public async Task A_file_that_shrinks_during_the_restore_is_refused_as_truncated_and_returns_every_block()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 4, 2, 2, 2, 2, 2, 2, 2, 2);
+        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        string path = Path.Combine(_directory, "shrinking.kvcache");
+        int cut = saved.Length - 700;
+        await File.WriteAllBytesAsync(path, saved.AsSpan(0, cut).ToArray());
+
+        using BlockPool target = NewPool();
+        KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
+        {
+            // The length check sees the whole file; the reads then find it shorter, as if it shrank in between.
+            await using var file = new StaleLengthFileStream(path, saved.Length);
+            await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 2);
+        });
+        Assert.Equal(KvCacheFormatError.Truncated, error.Reason);
+        Assert.Equal(cut, error.Offset);
+    }
+
+    [Fact]
+    public async Task Cancellation_after_the_allocation_stops_every_worker_and_returns_every_block()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 5, 3, 3, 3, 3, 3, 3, 3, 3);
+        string path = await SaveAsync(source, "cancelled.kvcache");
+
+        using BlockPool target = NewPool();
+        using var cancellation = new CancellationTokenSource();
+        await PersistenceKit.AssertRefusedAsync<OperationCanceledException>(target, async () =>
+        {
+            // Canceled by the length check, which runs after the entry check and before the workers start.
+            await using var file = new StaleLengthFileStream(path, new FileInfo(path).Length, onLength: cancellation.Cancel);
+            await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 2, cancellationToken: cancellation.Token);
+        });
+    }
+
+    [Fact]
+    public async Task A_degree_of_parallelism_below_one_is_refused_and_changes_nothing()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 6, 1, 1, 1, 1, 1, 1, 1, 1);
+        string path = await SaveAsync(source, "threads.kvcache");
+        using BlockPool target = NewPool();
+        ArgumentOutOfRangeException error = await PersistenceKit.AssertRefusedAsync<ArgumentOutOfRangeException>(
+            target,
+            async () =>
+            {
+                await using FileStream file = File.OpenRead(path);
+                await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 0);
+            },
+            beforeAllocating: true);
+        Assert.Equal("maxDegreeOfParallelism", error.ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new KvCacheStore(_directory) { MaxDegreeOfParallelism = 0 });
+    }
+
+    [Fact]
+    public async Task A_store_loads_on_the_threads_it_is_given()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 8, 2, 1, 2, 1, 2, 1, 2, 1);
+        var store = new KvCacheStore(_directory) { MaxDegreeOfParallelism = 1 };
+        Assert.Equal(KvCacheReader.DefaultMaxDegreeOfParallelism, new KvCacheStore(_directory).MaxDegreeOfParallelism);
+        await store.SaveAsync(source, Agent);
+        using BlockPool target = NewPool();
+        await store.LoadAsync(target, Agent);
+        PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(source, Agent), PersistenceKit.Snapshot(target, Agent));
+    }
+
+    private static int HeaderLength => KvCacheFormat.HeaderLengthFor(EightLayers.Layers);
+
+    private static BlockPool NewPool() => PersistenceKit.NewPool(capacity: 160, spec: EightLayers);
+
+    private async Task<string> SaveAsync(BlockPool pool, string name)
+    {
+        string path = Path.Combine(_directory, name);
+        await using FileStream file = File.Create(path);
+        await KvCacheWriter.SaveToStreamAsync(pool, Agent, file);
+        return path;
+    }
+
+    /// <summary>A file whose reported length is fixed when it is opened, as a file that shrinks right after the check would report it.</summary>
+    private sealed class StaleLengthFileStream(string path, long length, Action? onLength = null)
+        : FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0)
+    {
+        public override long Length
+        {
+            get
+            {
+                onLength?.Invoke();
+                return length;
+            }
+        }
+    }
+}
