@@ -30,6 +30,7 @@ namespace KvBlockPool.Benchmarks.Persistence;
 /// </para>
 /// </remarks>
 [MemoryDiagnoser]
+[MedianColumn]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
 [InvocationCount(1)]
@@ -169,7 +170,11 @@ public class SaveRestoreBenchmarks : IDisposable
         return total;
     }
 
-    /// <summary>Restores the saved file into fresh blocks through <see cref="KvCacheReader.RestoreFromStreamAsync"/>, every checksum verified before the commit.</summary>
+    /// <summary>
+    /// Restores the saved file into fresh blocks through <see cref="KvCacheReader.RestoreFromStreamAsync"/>, every
+    /// checksum verified before the commit, with the default degree of parallelism
+    /// (<see cref="KvCacheReader.DefaultMaxDegreeOfParallelism"/> threads).
+    /// </summary>
     /// <returns>Blocks restored.</returns>
     [Benchmark]
     [BenchmarkCategory("Restore")]
@@ -183,8 +188,25 @@ public class SaveRestoreBenchmarks : IDisposable
         }
     }
 
+    /// <summary>
+    /// The same restore kept on one thread (<c>maxDegreeOfParallelism: 1</c>): what the fused hash-and-copy gives
+    /// alone, and what a host that cannot spare a second core gets.
+    /// </summary>
+    /// <returns>Blocks restored.</returns>
+    [Benchmark]
+    [BenchmarkCategory("Restore")]
+    public async Task<int> RestoreOneThread()
+    {
+        var file = new FileStream(_savedPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        await using (file.ConfigureAwait(false))
+        {
+            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(_target, file, maxDegreeOfParallelism: 1).ConfigureAwait(false);
+            return header.TotalBlocks;
+        }
+    }
+
     /// <summary>Returns the restored blocks after each (single-invocation) restore iteration, outside the measurement.</summary>
-    [IterationCleanup(Target = nameof(Restore))]
+    [IterationCleanup(Targets = [nameof(Restore), nameof(RestoreOneThread)])]
     public void FreeRestored()
     {
         if (_target.ContainsAgent(Agent))

@@ -5,7 +5,9 @@ using KvBlockPool.Internal;
 namespace KvBlockPool.Persistence;
 
 /// <summary>
-/// Saves and restores through a stream straight from and into block memory, with no pipe in between: a save
+/// Saves to files and memory streams, and restores from memory streams, straight from and into block memory, with
+/// no pipe in between (a restore from a file goes through <see cref="FileRestore"/>, which reads layers in
+/// parallel): a save
 /// hashes each run of blocks contiguous in native memory (up to <see cref="ChunkBytes"/>) and writes it to the
 /// stream from there in one page-aligned write, a restore reads each such run of fresh blocks from the stream in
 /// one read and hashes it there. The format, the checks and their order are those of
