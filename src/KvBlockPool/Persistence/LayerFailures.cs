@@ -11,6 +11,7 @@ namespace KvBlockPool.Persistence;
 internal sealed class LayerFailures(int layers)
 {
     private readonly Exception?[] _errors = new Exception?[layers];
+    private readonly Lock _gate = new();
     private int _lowestBadLayer = int.MaxValue;
     private volatile bool _stopped;
 
@@ -26,16 +27,13 @@ internal sealed class LayerFailures(int layers)
             return;
         }
 
-        int seen = Volatile.Read(ref _lowestBadLayer);
-        while (layer < seen)
+        lock (_gate)
         {
-            int previous = Interlocked.CompareExchange(ref _lowestBadLayer, layer, seen);
-            if (previous == seen)
+            // Failures are rare and few; a lock keeps "lowest so far" simple. Readers need only a recent value.
+            if (layer < _lowestBadLayer)
             {
-                break;
+                Volatile.Write(ref _lowestBadLayer, layer);
             }
-
-            seen = previous;
         }
     }
 

@@ -53,11 +53,6 @@ internal sealed unsafe class LayerRestorer : IDisposable
     /// <summary>Restores one layer, recording any failure instead of throwing it.</summary>
     public void Run(int layer)
     {
-        if (_failures.ShouldAbandon(layer))
-        {
-            return;
-        }
-
         try
         {
             Restore(layer);
@@ -93,7 +88,7 @@ internal sealed unsafe class LayerRestorer : IDisposable
             _cancellationToken.ThrowIfCancellationRequested();
             if (_failures.ShouldAbandon(layer))
             {
-                return;
+                return; // another worker's failure decides the outcome; nothing here can change it
             }
 
             int staged = (int)Math.Min(remaining, StagingBytes);

@@ -88,8 +88,27 @@ public sealed class DirectStreamTests : IDisposable
 
         using BlockPool target = PersistenceKit.NewPool(capacity: 2, spec);
         await PersistenceKit.RestoreAsync(target, saved);
+        PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(target, Agent));
+        target.FreeAgent(Agent);
+
+        // Through a file, whose restore stages 1 MiB at a time: each block is filled in eight parts.
+        string path = Path.Combine(_directory, "large-blocks.kvcache");
+        await File.WriteAllBytesAsync(path, saved);
+        await using (FileStream file = File.OpenRead(path))
+        {
+            await KvCacheReader.RestoreFromStreamAsync(target, file);
+        }
 
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(target, Agent));
+        target.FreeAgent(Agent);
+
+        // A memory stream that ends inside the second block's third chunk.
+        int cut = KvCacheFormat.HeaderLengthFor(1) + (8 * 1024 * 1024) + (2 * 1024 * 1024) + 100;
+        KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
+            target,
+            () => PersistenceKit.RestoreAsync(target, saved.AsSpan(0, cut).ToArray()));
+        Assert.Equal(KvCacheFormatError.Truncated, error.Reason);
+        Assert.Equal(cut, error.Offset);
     }
 
     [Fact]

@@ -201,6 +201,53 @@ public sealed class FileRestoreTests : IDisposable
         PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(source, Agent), PersistenceKit.Snapshot(target, Agent));
     }
 
+    [Fact]
+    public async Task The_layout_names_every_part_of_a_cache_by_offset()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 9, 1, 0, 2, 1, 1, 1, 1, 1);
+        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        var layout = new KvCacheLayout(KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray()));
+
+        Assert.Equal("the header", layout.Describe(10));
+        Assert.Equal("layer 0's blocks", layout.Describe(HeaderLength));
+        Assert.Equal("layer 0's checksum", layout.Describe(layout.ChecksumOffset(0)));
+        Assert.Equal("layer 1's checksum", layout.Describe(layout.PayloadOffset(1))); // no blocks: its checksum follows at once
+        Assert.Equal("layer 2's blocks", layout.Describe(layout.PayloadOffset(2) + 511));
+        Assert.Equal("layer 7's checksum", layout.Describe(saved.Length - 1));
+        Assert.Equal("the end of the cache", layout.Describe(saved.Length));
+        Assert.Equal(3, layout.FirstBlock(3));
+    }
+
+    [Fact]
+    public async Task A_worker_gives_up_a_layer_above_a_bad_one_without_writing_its_blocks()
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed: 10, 2, 2, 2, 2, 2, 2, 2, 2);
+        byte[][] expected = PersistenceKit.Snapshot(source, Agent);
+        string path = await SaveAsync(source, "abandoned.kvcache");
+        byte[] saved = await File.ReadAllBytesAsync(path);
+        KvCacheHeader header = KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray());
+        var layout = new KvCacheLayout(header);
+
+        using BlockPool target = NewPool();
+        using AllocationScope scope = KvCacheReader.AllocateFor(target, header, null, out KvBlock[] blocks);
+        var failures = new LayerFailures(layout.Layers);
+        failures.Record(1, new KvCacheFormatException(KvCacheFormatError.LayerChecksumMismatch, 1, "layer 1 is bad"));
+        using (FileStream file = File.OpenRead(path))
+        using (var restorer = new LayerRestorer(target, file.SafeFileHandle, 0, layout, blocks, failures, CancellationToken.None))
+        {
+            restorer.Run(2);
+            restorer.Run(0);
+        }
+
+        byte[] layerTwo = [.. target.GetBlockSpan(blocks[layout.FirstBlock(2)]), .. target.GetBlockSpan(blocks[layout.FirstBlock(2) + 1])];
+        Assert.False(layerTwo.AsSpan().SequenceEqual(expected[2]), "layer 2 was restored although layer 1 had failed");
+        byte[] layerZero = [.. target.GetBlockSpan(blocks[0]), .. target.GetBlockSpan(blocks[1])];
+        Assert.Equal(expected[0], layerZero);
+        Assert.Equal("layer 1 is bad", Assert.Throws<KvCacheFormatException>(failures.ThrowIfAny).Message);
+    }
+
     private static int HeaderLength => KvCacheFormat.HeaderLengthFor(EightLayers.Layers);
 
     private static BlockPool NewPool() => PersistenceKit.NewPool(capacity: 160, spec: EightLayers);
