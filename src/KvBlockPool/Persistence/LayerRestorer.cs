@@ -15,40 +15,29 @@ namespace KvBlockPool.Persistence;
 /// that stays in cache, plus a fused hash-and-copy that streams into the blocks, beat reading straight into the
 /// blocks and hashing them afterwards (docs/format.md, "Performance").
 /// </remarks>
-internal sealed unsafe class LayerRestorer : IDisposable
+/// <param name="pool">The pool the blocks belong to.</param>
+/// <param name="file">The file; read at explicit offsets only, so workers share it.</param>
+/// <param name="start">The file offset of the cache's first byte.</param>
+/// <param name="layout">The cache's layout.</param>
+/// <param name="blocks">The fresh blocks, layer by layer in payload order.</param>
+/// <param name="failures">Shared with the other workers.</param>
+/// <param name="cancellationToken">Checked before every chunk.</param>
+internal sealed unsafe class LayerRestorer(
+    BlockPool pool,
+    SafeFileHandle file,
+    long start,
+    KvCacheLayout layout,
+    KvBlock[] blocks,
+    LayerFailures failures,
+    CancellationToken cancellationToken) : IDisposable
 {
     /// <summary>Bytes read per call: large enough that per-call costs vanish, small enough to stay in a core's cache.</summary>
     internal const int StagingBytes = 1024 * 1024;
 
     private const int PageBytes = 4096;
 
-    private readonly BlockPool _pool;
-    private readonly SafeFileHandle _file;
-    private readonly long _start;
-    private readonly KvCacheLayout _layout;
-    private readonly KvBlock[] _blocks;
-    private readonly LayerFailures _failures;
-    private readonly CancellationToken _cancellationToken;
     private readonly CopyingXxHash3 _hash = new();
     private byte* _staging;
-
-    /// <param name="pool">The pool the blocks belong to.</param>
-    /// <param name="file">The file; read at explicit offsets only, so workers share it.</param>
-    /// <param name="start">The file offset of the cache's first byte.</param>
-    /// <param name="layout">The cache's layout.</param>
-    /// <param name="blocks">The fresh blocks, layer by layer in payload order.</param>
-    /// <param name="failures">Shared with the other workers.</param>
-    /// <param name="cancellationToken">Checked before every chunk.</param>
-    public LayerRestorer(BlockPool pool, SafeFileHandle file, long start, KvCacheLayout layout, KvBlock[] blocks, LayerFailures failures, CancellationToken cancellationToken)
-    {
-        _pool = pool;
-        _file = file;
-        _start = start;
-        _layout = layout;
-        _blocks = blocks;
-        _failures = failures;
-        _cancellationToken = cancellationToken;
-    }
 
     /// <summary>Restores one layer, recording any failure instead of throwing it.</summary>
     public void Run(int layer)
@@ -61,7 +50,7 @@ internal sealed unsafe class LayerRestorer : IDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            _failures.Record(layer, ex);
+            failures.Record(layer, ex);
         }
     }
 
@@ -79,14 +68,14 @@ internal sealed unsafe class LayerRestorer : IDisposable
         }
 
         _hash.Reset();
-        int bytesPerBlock = _pool.Spec.BytesPerBlock;
-        int block = _layout.FirstBlock(layer);
+        int bytesPerBlock = pool.Spec.BytesPerBlock;
+        int block = layout.FirstBlock(layer);
         int inBlock = 0;
-        long offset = _layout.PayloadOffset(layer);
-        for (long remaining = _layout.Header.GetLayerPayloadBytes(layer); remaining > 0;)
+        long offset = layout.PayloadOffset(layer);
+        for (long remaining = layout.Header.GetLayerPayloadBytes(layer); remaining > 0;)
         {
-            _cancellationToken.ThrowIfCancellationRequested();
-            if (_failures.ShouldAbandon(layer))
+            cancellationToken.ThrowIfCancellationRequested();
+            if (failures.ShouldAbandon(layer))
             {
                 return; // another worker's failure decides the outcome; nothing here can change it
             }
@@ -96,7 +85,7 @@ internal sealed unsafe class LayerRestorer : IDisposable
             for (int copied = 0; copied < staged;)
             {
                 int n = Math.Min(staged - copied, bytesPerBlock - inBlock);
-                _pool.FillBlock(_blocks[block], inBlock, _staging + copied, n, _hash);
+                pool.FillBlock(blocks[block], inBlock, _staging + copied, n, _hash);
                 copied += n;
                 inBlock += n;
                 if (inBlock == bytesPerBlock)
@@ -121,11 +110,11 @@ internal sealed unsafe class LayerRestorer : IDisposable
         int got = 0;
         while (got < length)
         {
-            int n = RandomAccess.Read(_file, new Span<byte>(_staging + got, length - got), _start + offset + got);
+            int n = RandomAccess.Read(file, new Span<byte>(_staging + got, length - got), start + offset + got);
             if (n == 0)
             {
                 // The file was checked long enough before anything was allocated, so it shrank during the restore.
-                throw KvCacheFrameReader.Truncated(offset + got, _layout.Describe(offset + got));
+                throw KvCacheFrameReader.Truncated(offset + got, layout.Describe(offset + got));
             }
 
             got += n;

@@ -69,10 +69,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task With_two_bad_layers_the_first_in_the_file_is_reported_whichever_thread_finds_which()
     {
-        using BlockPool source = NewPool();
-        PersistenceKit.Fill(source, Agent, seed: 2, 4, 4, 4, 4, 4, 4, 4, 4);
-        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
-        var layout = new KvCacheLayout(KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray()));
+        (byte[] saved, KvCacheLayout layout) = await SaveInMemoryAsync(seed: 2, 4, 4, 4, 4, 4, 4, 4, 4);
         byte[] damaged = (byte[])saved.Clone();
         damaged[layout.PayloadOffset(3) + 17] ^= 0x40;
         damaged[layout.PayloadOffset(6) + 5] ^= 0x01;
@@ -103,30 +100,12 @@ public sealed class FileRestoreTests : IDisposable
 
         // Cut inside layer 2's checksum: 3 layers of one 256-byte block and an 8-byte checksum, minus 4 bytes.
         int cut = HeaderLength + (3 * (256 + 8)) - 4;
-        string truncated = Path.Combine(_directory, "truncated.kvcache");
-        await File.WriteAllBytesAsync(truncated, saved.AsSpan(0, cut).ToArray());
-        KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
-            target,
-            async () =>
-            {
-                await using FileStream file = File.OpenRead(truncated);
-                await KvCacheReader.RestoreFromStreamAsync(target, file);
-            },
-            beforeAllocating: true);
+        KvCacheFormatException error = await RefusedBeforeAllocatingAsync(target, "truncated.kvcache", saved.AsSpan(0, cut).ToArray());
         Assert.Equal(KvCacheFormatError.Truncated, error.Reason);
         Assert.Equal(cut, error.Offset);
         Assert.Contains("inside layer 2's checksum", error.Message, StringComparison.Ordinal);
 
-        string trailing = Path.Combine(_directory, "trailing.kvcache");
-        await File.WriteAllBytesAsync(trailing, [.. saved, 9, 9]);
-        error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
-            target,
-            async () =>
-            {
-                await using FileStream file = File.OpenRead(trailing);
-                await KvCacheReader.RestoreFromStreamAsync(target, file);
-            },
-            beforeAllocating: true);
+        error = await RefusedBeforeAllocatingAsync(target, "trailing.kvcache", [.. saved, 9, 9]);
         Assert.Equal(KvCacheFormatError.TrailingData, error.Reason);
         Assert.Equal(saved.Length, error.Offset);
     }
@@ -204,10 +183,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task The_layout_names_every_part_of_a_cache_by_offset()
     {
-        using BlockPool source = NewPool();
-        PersistenceKit.Fill(source, Agent, seed: 9, 1, 0, 2, 1, 1, 1, 1, 1);
-        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
-        var layout = new KvCacheLayout(KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray()));
+        (byte[] saved, KvCacheLayout layout) = await SaveInMemoryAsync(seed: 9, 1, 0, 2, 1, 1, 1, 1, 1);
 
         Assert.Equal("the header", layout.Describe(10));
         Assert.Equal("layer 0's blocks", layout.Describe(HeaderLength));
@@ -251,6 +227,30 @@ public sealed class FileRestoreTests : IDisposable
     private static int HeaderLength => KvCacheFormat.HeaderLengthFor(EightLayers.Layers);
 
     private static BlockPool NewPool() => PersistenceKit.NewPool(capacity: 160, spec: EightLayers);
+
+    /// <summary>Saves an agent with the given blocks per layer (seeded bytes) to memory, with the saved cache's layout.</summary>
+    private static async Task<(byte[] Saved, KvCacheLayout Layout)> SaveInMemoryAsync(int seed, params int[] blocksPerLayer)
+    {
+        using BlockPool source = NewPool();
+        PersistenceKit.Fill(source, Agent, seed, blocksPerLayer);
+        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        return (saved, new KvCacheLayout(KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray())));
+    }
+
+    /// <summary>Writes <paramref name="contents"/> to a file and restores it, which must be refused before anything is allocated.</summary>
+    private async Task<KvCacheFormatException> RefusedBeforeAllocatingAsync(BlockPool target, string name, byte[] contents)
+    {
+        string path = Path.Combine(_directory, name);
+        await File.WriteAllBytesAsync(path, contents);
+        return await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
+            target,
+            async () =>
+            {
+                await using FileStream file = File.OpenRead(path);
+                await KvCacheReader.RestoreFromStreamAsync(target, file);
+            },
+            beforeAllocating: true);
+    }
 
     private async Task<string> SaveAsync(BlockPool pool, string name)
     {
