@@ -101,4 +101,11 @@ public sealed class StoreTests : IDisposable
         await Assert.ThrowsAsync<FileNotFoundException>(() => _store.LoadAsync(pool, new AgentId(77)));
         Assert.Empty(_store.List());
     }
+
+    [Fact]
+    public void The_directory_flush_after_a_rename_works_here_and_reports_a_directory_it_cannot_open()
+    {
+        Assert.Equal(!OperatingSystem.IsWindows(), DirectoryFlush.TryFlush(_directory));
+        Assert.False(DirectoryFlush.TryFlush(Path.Combine(_directory, "no-such-directory")));
+    }
 }
