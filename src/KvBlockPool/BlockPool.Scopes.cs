@@ -153,6 +153,13 @@ public sealed partial class BlockPool
 
     internal void ScopeDispose(OwnerRecord record, int token)
     {
+        if (record.HasMovedOnFrom(token))
+        {
+            // Committed or disposed already (its record was recycled): the `using` that ends every committed scope
+            // returns here without taking the gate.
+            return;
+        }
+
         int count;
         bool deferred;
         lock (_gate)

@@ -26,7 +26,10 @@ internal sealed class OwnerRecord
 
     public bool IsScope { get; set; }
 
-    public int Token { get; private set; }
+    private int _token;
+
+    /// <summary>Changes on every recycle; written under the pool's gate, read without it only by <see cref="HasMovedOnFrom"/>.</summary>
+    public int Token => _token;
 
     public int BlockCount { get; set; }
 
@@ -37,6 +40,13 @@ internal sealed class OwnerRecord
     public int[] LayerMarks { get; }
 
     public int LayerCount => Layers.Length;
+
+    /// <summary>
+    /// Whether the record was recycled since <paramref name="token"/> was its token, read without the gate: tokens
+    /// only move on, so <see langword="true"/> is final (whoever held that token has ended), while
+    /// <see langword="false"/> must be confirmed under the gate.
+    /// </summary>
+    public bool HasMovedOnFrom(int token) => Volatile.Read(ref _token) != token;
 
     /// <summary>Clears the record for reuse, keeping its arrays; advances <see cref="Token"/>.</summary>
     public void Reset()
@@ -51,6 +61,6 @@ internal sealed class OwnerRecord
         IsScope = false;
         Slot = -1;
         Agent = default;
-        Token++;
+        Volatile.Write(ref _token, _token + 1);
     }
 }
