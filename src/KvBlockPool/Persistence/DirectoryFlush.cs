@@ -10,32 +10,42 @@ namespace KvBlockPool.Persistence;
 internal static partial class DirectoryFlush
 {
     private const int ReadOnly = 0; // O_RDONLY, the same on every POSIX system
+    private const int CloseOnExecLinux = 0x80000; // O_CLOEXEC on Linux (every architecture .NET runs on)
 
     /// <summary>
     /// Flushes <paramref name="directory"/>'s entries to the device; returns whether it did. Best effort: the file is
-    /// already in place when this runs, so a file system that cannot flush a directory (some network and FUSE file
-    /// systems) only loses the durability of the rename, and Windows, whose file system journals renames, is skipped.
+    /// already in place when this runs, so a failure here only loses the durability of the rename and is not an
+    /// error. It runs on Linux, macOS and FreeBSD (on macOS, <c>fsync</c> reaches the drive but not through its
+    /// cache); Windows, whose file system journals renames, and other systems are skipped.
     /// </summary>
     public static bool TryFlush(string directory)
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return false;
-        }
-
-        int descriptor = Open(directory, ReadOnly);
-        if (descriptor < 0)
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD())
         {
             return false;
         }
 
         try
         {
-            return Fsync(descriptor) == 0;
+            // Not inherited by a child process started meanwhile (the flag's value is known for Linux only).
+            int descriptor = Open(directory, OperatingSystem.IsLinux() ? ReadOnly | CloseOnExecLinux : ReadOnly);
+            if (descriptor < 0)
+            {
+                return false;
+            }
+
+            try
+            {
+                return Fsync(descriptor) == 0;
+            }
+            finally
+            {
+                _ = Close(descriptor);
+            }
         }
-        finally
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
-            _ = Close(descriptor);
+            return false; // a libc the runtime cannot bind: the save has succeeded all the same
         }
     }
 

@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using Microsoft.Win32.SafeHandles;
+
 namespace KvBlockPool.Persistence;
 
 /// <summary>
@@ -19,20 +22,38 @@ internal static class FileRestore
         long start = source.Position;
         KvCacheHeader header = DirectStream.ReadHeader(source);
         var layout = new KvCacheLayout(header);
+        KvCacheReader.CheckRestorable(pool, header, asAgent); // step 7 of format.md first, as every path reports it
         CheckLength(layout, source.Length - start);
         using AllocationScope scope = KvCacheReader.AllocateFor(pool, header, asAgent, out KvBlock[] blocks);
+
+        // The handle is taken once, here: FileStream is not thread-safe, and a buffered one rewinds on this getter.
+        SafeFileHandle file = source.SafeFileHandle;
         var failures = new LayerFailures(layout.Layers);
-        Parallel.For(
-            0,
-            layout.Layers,
-            new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism },
-            () => new LayerRestorer(pool, source.SafeFileHandle, start, layout, blocks, failures, cancellationToken),
-            (layer, _, restorer) =>
+
+        // Parallel.For restarts its workers now and then; each restart takes a worker (and its staging buffer) from here.
+        var idle = new ConcurrentBag<LayerRestorer>();
+        try
+        {
+            Parallel.For(
+                0,
+                layout.Layers,
+                new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism },
+                () => idle.TryTake(out LayerRestorer? restorer) ? restorer : new LayerRestorer(pool, file, start, layout, blocks, failures, cancellationToken),
+                (layer, _, restorer) =>
+                {
+                    restorer.Run(layer);
+                    return restorer;
+                },
+                idle.Add);
+        }
+        finally
+        {
+            foreach (LayerRestorer restorer in idle)
             {
-                restorer.Run(layer);
-                return restorer;
-            },
-            restorer => restorer.Dispose());
+                restorer.Dispose();
+            }
+        }
+
         failures.ThrowIfAny();
         source.Seek(start + header.TotalLength, SeekOrigin.Begin);
         pool.CommitIntoAbsentAgent(scope);

@@ -122,28 +122,9 @@ public static class KvCacheReader
     /// </summary>
     internal static AllocationScope AllocateFor(BlockPool pool, KvCacheHeader header, AgentId? asAgent, out KvBlock[] blocks)
     {
+        CheckRestorable(pool, header, asAgent);
         KvCacheSpec spec = pool.Spec;
-        if (header.Spec != spec)
-        {
-            throw new KvCacheSpecMismatchException(
-                header.Spec,
-                spec,
-                $"The cache of {header.Agent} was saved with spec [{header.Spec}], but pool '{pool.Name}' has spec [{spec}]. Restore it into a pool with the saved spec. Nothing was allocated.");
-        }
-
         AgentId agent = asAgent ?? header.Agent;
-        int held = pool.GetBlockCount(agent);
-        if (held != 0)
-        {
-            throw pool.AgentHoldsBlocks(agent, held);
-        }
-
-        if (header.TotalBlocks > pool.Capacity)
-        {
-            // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.
-            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.AvailableBlocks, pool.Capacity);
-        }
-
         AllocationScope scope = pool.BeginScope(agent);
         try
         {
@@ -165,6 +146,35 @@ public static class KvCacheReader
         {
             scope.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Step 7 of a restore (docs/format.md): the pool's spec equals the saved one, the target agent holds nothing,
+    /// and the cache fits the pool's capacity. Runs before anything is allocated.
+    /// </summary>
+    internal static void CheckRestorable(BlockPool pool, KvCacheHeader header, AgentId? asAgent)
+    {
+        KvCacheSpec spec = pool.Spec;
+        if (header.Spec != spec)
+        {
+            throw new KvCacheSpecMismatchException(
+                header.Spec,
+                spec,
+                $"The cache of {header.Agent} was saved with spec [{header.Spec}], but pool '{pool.Name}' has spec [{spec}]. Restore it into a pool with the saved spec. Nothing was allocated.");
+        }
+
+        AgentId agent = asAgent ?? header.Agent;
+        int held = pool.GetBlockCount(agent);
+        if (held != 0)
+        {
+            throw pool.AgentHoldsBlocks(agent, held);
+        }
+
+        if (header.TotalBlocks > pool.Capacity)
+        {
+            // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.
+            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.AvailableBlocks, pool.Capacity);
         }
     }
 

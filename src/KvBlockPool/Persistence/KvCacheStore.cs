@@ -5,8 +5,8 @@ namespace KvBlockPool.Persistence;
 /// <summary>
 /// Saved KV caches in one directory, one file per agent (<c>agent_&lt;id&gt;.kvcache</c>). A save is atomic on disk:
 /// it writes a temporary file in the same directory, flushes it to the device, then renames it over the old one,
-/// so a crash mid-save leaves the previous version intact, never a torn file. On Linux and other POSIX systems the
-/// directory is then flushed too, so the new version survives a power loss once the save has returned.
+/// so a crash mid-save leaves the previous version intact, never a torn file. On Linux, macOS and FreeBSD the
+/// directory is then flushed too (best effort), so the rename is on the device once the save has returned.
 /// </summary>
 /// <remarks>
 /// Safe to use from several threads; saves of the same agent race only at the rename, and the last one wins

@@ -111,6 +111,26 @@ public sealed class FileRestoreTests : IDisposable
     }
 
     [Fact]
+    public async Task The_spec_agent_and_capacity_checks_come_before_the_length_check_as_on_every_other_path()
+    {
+        (byte[] saved, _) = await SaveInMemoryAsync(seed: 11, 1, 1, 1, 1, 1, 1, 1, 1);
+        byte[] truncated = saved.AsSpan(0, saved.Length - 10).ToArray();
+
+        var otherSpec = new KvCacheSpec(layers: 8, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.BFloat16);
+        using (BlockPool other = PersistenceKit.NewPool(capacity: 160, spec: otherSpec))
+        {
+            await RefusedBeforeAllocatingAsync<KvCacheSpecMismatchException>(other, "other-spec.kvcache", truncated);
+        }
+
+        using BlockPool busy = NewPool();
+        PersistenceKit.Fill(busy, Agent, seed: 12, 1, 0, 0, 0, 0, 0, 0, 0);
+        await RefusedBeforeAllocatingAsync<ArgumentException>(busy, "agent-holds-blocks.kvcache", [.. saved, 1]);
+
+        using BlockPool small = PersistenceKit.NewPool(capacity: 4, spec: EightLayers);
+        await RefusedBeforeAllocatingAsync<BlockPoolExhaustedException>(small, "too-big.kvcache", truncated);
+    }
+
+    [Fact]
     public async Task A_file_that_shrinks_during_the_restore_is_refused_as_truncated_and_returns_every_block()
     {
         using BlockPool source = NewPool();
@@ -238,11 +258,15 @@ public sealed class FileRestoreTests : IDisposable
     }
 
     /// <summary>Writes <paramref name="contents"/> to a file and restores it, which must be refused before anything is allocated.</summary>
-    private async Task<KvCacheFormatException> RefusedBeforeAllocatingAsync(BlockPool target, string name, byte[] contents)
+    private Task<KvCacheFormatException> RefusedBeforeAllocatingAsync(BlockPool target, string name, byte[] contents) =>
+        RefusedBeforeAllocatingAsync<KvCacheFormatException>(target, name, contents);
+
+    private async Task<TException> RefusedBeforeAllocatingAsync<TException>(BlockPool target, string name, byte[] contents)
+        where TException : Exception
     {
         string path = Path.Combine(_directory, name);
         await File.WriteAllBytesAsync(path, contents);
-        return await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
+        return await PersistenceKit.AssertRefusedAsync<TException>(
             target,
             async () =>
             {
