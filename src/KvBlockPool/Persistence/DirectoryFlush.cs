@@ -7,7 +7,7 @@ namespace KvBlockPool.Persistence;
 /// API for (it refuses to open a directory as a file). Without it a power loss right after a save may bring back
 /// the previous version (never a torn file: the rename is atomic either way).
 /// </summary>
-internal static partial class DirectoryFlush
+internal static class DirectoryFlush
 {
     private const int ReadOnly = 0; // O_RDONLY, the same on every POSIX system
     private const int CloseOnExecLinux = 0x80000; // O_CLOEXEC on Linux (every architecture .NET runs on)
@@ -49,12 +49,27 @@ internal static partial class DirectoryFlush
         }
     }
 
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
+    // Plain DllImport with blittable arguments, not LibraryImport: its generated stubs hold extern local functions,
+    // which the coverage instrumenter cannot read (it then leaves the whole assembly uninstrumented).
+    [DllImport("libc", EntryPoint = "open")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern unsafe int OpenNative(byte* path, int flags);
 
-    [LibraryImport("libc", EntryPoint = "fsync")]
-    private static partial int Fsync(int descriptor);
+    [DllImport("libc", EntryPoint = "fsync")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Fsync(int descriptor);
 
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int descriptor);
+    [DllImport("libc", EntryPoint = "close")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Close(int descriptor);
+
+    private static unsafe int Open(string path, int flags)
+    {
+        byte[] bytes = new byte[System.Text.Encoding.UTF8.GetMaxByteCount(path.Length) + 1]; // zero-terminated
+        System.Text.Encoding.UTF8.GetBytes(path, bytes);
+        fixed (byte* pointer = bytes)
+        {
+            return OpenNative(pointer, flags);
+        }
+    }
 }
