@@ -5,14 +5,19 @@ namespace KvBlockPool.Tests.Persistence;
 
 /// <summary>
 /// Thousands of seeded mutations of valid saved caches: each is refused with a format exception or restores
-/// byte-identical, and never crashes, hangs or leaks a block.
+/// byte-identical, and never crashes, hangs or leaks a block. Memory streams take the direct one-thread path; files
+/// take the parallel file restore (length checked up front, layers on two threads).
 /// </summary>
-public sealed class FuzzTests
+public sealed class FuzzTests : IDisposable
 {
-    private const int Mutations = 4000;
+    private readonly string _directory = Directory.CreateTempSubdirectory("kvblockpool-fuzz-").FullName;
 
-    [Fact]
-    public async Task Mutated_caches_are_refused_or_restored_byte_identical_and_never_leak()
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Theory]
+    [InlineData(false, 4000)]
+    [InlineData(true, 4000)]
+    public async Task Mutated_caches_are_refused_or_restored_byte_identical_and_never_leak(bool throughFile, int mutations)
     {
         using BlockPool source = PersistenceKit.NewPool();
         var agents = new[] { new AgentId(1), new AgentId(2), new AgentId(3) };
@@ -30,14 +35,25 @@ public sealed class FuzzTests
         int refused = 0, accepted = 0;
         var clock = Stopwatch.StartNew();
 
-        for (int i = 0; i < Mutations; i++)
+        string path = Path.Combine(_directory, "mutated.kvcache");
+        for (int i = 0; i < mutations; i++)
         {
             int which = random.Next(originals.Length);
             byte[] mutated = Mutate(originals[which], originals[random.Next(originals.Length)], random, out string how);
             try
             {
                 using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // a hang fails instead of stalling the run
-                await PersistenceKit.RestoreAsync(target, mutated, restored, cancel.Token);
+                if (throughFile)
+                {
+                    await File.WriteAllBytesAsync(path, mutated, cancel.Token);
+                    await using FileStream file = File.OpenRead(path);
+                    await KvCacheReader.RestoreFromStreamAsync(target, file, restored, maxDegreeOfParallelism: 2, cancel.Token);
+                }
+                else
+                {
+                    await PersistenceKit.RestoreAsync(target, mutated, restored, cancel.Token);
+                }
+
                 accepted++;
                 int original = Array.FindIndex(originals, o => o.AsSpan().SequenceEqual(mutated));
                 Assert.True(original >= 0, $"mutation {i} ({how}) was accepted but is not a valid file");
@@ -55,8 +71,8 @@ public sealed class FuzzTests
 
         Assert.Null(target.FindInvariantViolation());
         Assert.Equal(bystander, PersistenceKit.DescribeAgents(target));
-        Assert.Equal(Mutations, refused + accepted);
-        Assert.True(refused > Mutations * 9 / 10, $"only {refused} of {Mutations} mutations were refused");
+        Assert.Equal(mutations, refused + accepted);
+        Assert.True(refused > mutations * 9 / 10, $"only {refused} of {mutations} mutations were refused");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the fuzz run took {clock.Elapsed}");
     }
 
