@@ -205,8 +205,34 @@ public class SaveRestoreBenchmarks : IDisposable
         }
     }
 
+    /// <summary>
+    /// The same file read through a <see cref="System.IO.Pipelines.PipeReader"/> with
+    /// <see cref="KvCacheReader.RestoreAsync"/>: the path for sockets, pipes and any stream that is not a file or in
+    /// memory, in order on one thread, through the pipe's buffers.
+    /// </summary>
+    /// <returns>Blocks restored.</returns>
+    [Benchmark]
+    [BenchmarkCategory("Restore")]
+    public async Task<int> RestoreThroughPipe()
+    {
+        var file = new FileStream(_savedPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        await using (file.ConfigureAwait(false))
+        {
+            System.IO.Pipelines.PipeReader reader = KvCacheReader.CreateReader(file);
+            try
+            {
+                KvCacheHeader header = await KvCacheReader.RestoreAsync(_target, reader).ConfigureAwait(false);
+                return header.TotalBlocks;
+            }
+            finally
+            {
+                await reader.CompleteAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Returns the restored blocks after each (single-invocation) restore iteration, outside the measurement.</summary>
-    [IterationCleanup(Targets = [nameof(Restore), nameof(RestoreOneThread)])]
+    [IterationCleanup(Targets = [nameof(Restore), nameof(RestoreOneThread), nameof(RestoreThroughPipe)])]
     public void FreeRestored()
     {
         if (_target.ContainsAgent(Agent))
