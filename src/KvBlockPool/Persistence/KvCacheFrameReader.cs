@@ -7,8 +7,9 @@ namespace KvBlockPool.Persistence;
 
 /// <summary>
 /// Reads the parts of a saved cache from a <see cref="PipeReader"/> in order (header, each layer's payload and
-/// checksum, end), keeping the byte offset for error messages. Payload bytes are hashed and handed to a sink as
-/// they arrive; nothing larger than the header is buffered.
+/// checksum, end), keeping the byte offset for error messages. Payload bytes are handed to a sink, which copies
+/// and hashes them in one pass, as they arrive (or only hashed, without a sink); nothing larger than the header is
+/// buffered.
 /// </summary>
 internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken cancellationToken)
 {
@@ -49,10 +50,11 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
         return KvCacheFormat.DecodeHeader(header);
     }
 
-    /// <summary>Reads <paramref name="length"/> payload bytes into <paramref name="sink"/> (if any) and returns their XxHash3.</summary>
+    /// <summary>Reads <paramref name="length"/> payload bytes into <paramref name="sink"/> (if any) and returns their XxHash3 (the sink's, if it has one).</summary>
     public async ValueTask<ulong> ReadPayloadAsync(long length, IPayloadSink? sink, string what)
     {
         _hash.Reset();
+        sink?.BeginLayer();
         long remaining = length;
         while (remaining > 0)
         {
@@ -82,7 +84,7 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
             Position += taken;
         }
 
-        return _hash.GetCurrentHashAsUInt64();
+        return sink?.LayerHash ?? _hash.GetCurrentHashAsUInt64();
     }
 
     public async ValueTask<ulong> ReadChecksumAsync(string what)
@@ -112,9 +114,14 @@ internal sealed class KvCacheFrameReader(PipeReader reader, CancellationToken ca
     {
         foreach (ReadOnlyMemory<byte> segment in slice)
         {
-            ReadOnlySpan<byte> span = segment.Span;
-            _hash.Append(span);
-            sink?.Write(span);
+            if (sink is null)
+            {
+                _hash.Append(segment.Span);
+            }
+            else
+            {
+                sink.Write(segment.Span); // copied and hashed in one pass
+            }
         }
     }
 
