@@ -145,23 +145,6 @@ public sealed partial class BlockPool
         }
     }
 
-    /// <summary>Copies <paramref name="source"/> into a live block at <paramref name="offset"/>; Dispose waits for the copy.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
-    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
-    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    internal unsafe void CopyToBlock(KvBlock block, int offset, ReadOnlySpan<byte> source)
-    {
-        byte* address = BeginDataAccess(block, offset, source.Length);
-        try
-        {
-            source.CopyTo(new Span<byte>(address + offset, source.Length));
-        }
-        finally
-        {
-            EndDataAccess();
-        }
-    }
-
     /// <summary>
     /// Hashes <paramref name="length"/> bytes of a live block and writes them to <paramref name="destination"/>
     /// straight from native memory (no intermediate copy). Dispose waits for the write, so callers pass only

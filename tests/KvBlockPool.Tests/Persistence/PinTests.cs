@@ -263,4 +263,35 @@ public sealed class PinTests
 
         await reader.CompleteAsync();
     }
+
+    [Fact]
+    public unsafe void A_fill_outside_its_block_is_refused_and_counts_no_data_access()
+    {
+        using BlockPool pool = PersistenceKit.NewPool();
+        PersistenceKit.Fill(pool, Agent, seed: 31, 1, 0, 0);
+        KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(0, 0);
+        byte* source = stackalloc byte[16];
+        var hash = new CopyingXxHash3();
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.FillBlock(block, pool.Spec.BytesPerBlock - 8, source, 16, hash));
+        Assert.Null(pool.FindInvariantViolation());
+        pool.Dispose();
+        Assert.Null(pool.FindInvariantViolation()); // "data accesses in flight after dispose" if the refused fill had counted one
+    }
+
+    [Fact]
+    public void A_run_that_meets_a_freed_block_ends_the_accesses_it_began()
+    {
+        using BlockPool pool = PersistenceKit.NewPool();
+        KvBlock[] blocks = pool.Allocate(Agent, 0, 3);
+        pool.Free(Agent, blocks[1]);
+
+        // A memory stream restore gathers contiguous blocks into one read; a stale handle in the run must not leave
+        // the accesses already begun counted, or Dispose would wait for them forever.
+        using var source = new MemoryStream(new byte[3 * pool.Spec.BytesPerBlock]);
+        Assert.ThrowsAny<InvalidBlockHandleException>(() => pool.ReadRunFrom(blocks, 1024 * 1024, source, new System.IO.Hashing.XxHash3(), out _));
+        pool.Dispose();
+        Assert.Null(pool.FindInvariantViolation());
+    }
 }
+
