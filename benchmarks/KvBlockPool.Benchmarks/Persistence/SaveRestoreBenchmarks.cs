@@ -178,15 +178,7 @@ public class SaveRestoreBenchmarks : IDisposable
     /// <returns>Blocks restored.</returns>
     [Benchmark]
     [BenchmarkCategory("Restore")]
-    public async Task<int> Restore()
-    {
-        var file = new FileStream(_savedPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        await using (file.ConfigureAwait(false))
-        {
-            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(_target, file).ConfigureAwait(false);
-            return header.TotalBlocks;
-        }
-    }
+    public Task<int> Restore() => RestoreFileAsync(KvCacheReader.DefaultMaxDegreeOfParallelism);
 
     /// <summary>
     /// The same restore kept on one thread (<c>maxDegreeOfParallelism: 1</c>): what the fused hash-and-copy gives
@@ -195,15 +187,7 @@ public class SaveRestoreBenchmarks : IDisposable
     /// <returns>Blocks restored.</returns>
     [Benchmark]
     [BenchmarkCategory("Restore")]
-    public async Task<int> RestoreOneThread()
-    {
-        var file = new FileStream(_savedPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        await using (file.ConfigureAwait(false))
-        {
-            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(_target, file, maxDegreeOfParallelism: 1).ConfigureAwait(false);
-            return header.TotalBlocks;
-        }
-    }
+    public Task<int> RestoreOneThread() => RestoreFileAsync(maxDegreeOfParallelism: 1);
 
     /// <summary>
     /// The same file read through a <see cref="System.IO.Pipelines.PipeReader"/> with
@@ -238,6 +222,16 @@ public class SaveRestoreBenchmarks : IDisposable
         if (_target.ContainsAgent(Agent))
         {
             _target.FreeAgent(Agent);
+        }
+    }
+
+    private async Task<int> RestoreFileAsync(int maxDegreeOfParallelism)
+    {
+        var file = new FileStream(_savedPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        await using (file.ConfigureAwait(false))
+        {
+            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(_target, file, maxDegreeOfParallelism: maxDegreeOfParallelism).ConfigureAwait(false);
+            return header.TotalBlocks;
         }
     }
 

@@ -2,7 +2,8 @@ namespace KvBlockPool.Persistence;
 
 /// <summary>
 /// Writes a restore's payload into its freshly allocated blocks, in order, each copy checked by the pool and
-/// hashed in the same pass as it is copied.
+/// hashed in the same pass as it is copied. The pipe restore fills all layers from the first block on; a file
+/// restore worker moves it to each layer's first block (<see cref="MoveTo"/>).
 /// </summary>
 internal sealed unsafe class BlockFiller(BlockPool pool, KvBlock[] blocks, int bytesPerBlock) : IPayloadSink
 {
@@ -14,21 +15,33 @@ internal sealed unsafe class BlockFiller(BlockPool pool, KvBlock[] blocks, int b
 
     public void BeginLayer() => _hash.Reset();
 
+    /// <summary>Makes <paramref name="block"/> (an index into the restore's blocks) the next one filled, from its first byte.</summary>
+    public void MoveTo(int block)
+    {
+        _index = block;
+        _offset = 0;
+    }
+
     public void Write(ReadOnlySpan<byte> data)
     {
         fixed (byte* start = data)
         {
-            for (int done = 0; done < data.Length;)
+            Write(start, data.Length);
+        }
+    }
+
+    public void Write(byte* data, int length)
+    {
+        for (int done = 0; done < length;)
+        {
+            int n = Math.Min(bytesPerBlock - _offset, length - done);
+            pool.FillBlock(blocks[_index], _offset, data + done, n, _hash);
+            done += n;
+            _offset += n;
+            if (_offset == bytesPerBlock)
             {
-                int n = Math.Min(bytesPerBlock - _offset, data.Length - done);
-                pool.FillBlock(blocks[_index], _offset, start + done, n, _hash);
-                done += n;
-                _offset += n;
-                if (_offset == bytesPerBlock)
-                {
-                    _offset = 0;
-                    _index++;
-                }
+                _offset = 0;
+                _index++;
             }
         }
     }

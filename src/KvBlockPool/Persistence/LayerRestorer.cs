@@ -36,7 +36,7 @@ internal sealed unsafe class LayerRestorer(
 
     private const int PageBytes = 4096;
 
-    private readonly CopyingXxHash3 _hash = new();
+    private readonly BlockFiller _filler = new(pool, blocks, pool.Spec.BytesPerBlock);
     private byte* _staging;
 
     /// <summary>Restores one layer, recording any failure instead of throwing it.</summary>
@@ -67,10 +67,8 @@ internal sealed unsafe class LayerRestorer(
             _staging = (byte*)NativeMemory.AlignedAlloc(StagingBytes, PageBytes);
         }
 
-        _hash.Reset();
-        int bytesPerBlock = pool.Spec.BytesPerBlock;
-        int block = layout.FirstBlock(layer);
-        int inBlock = 0;
+        _filler.MoveTo(layout.FirstBlock(layer));
+        _filler.BeginLayer();
         long offset = layout.PayloadOffset(layer);
         for (long remaining = layout.Header.GetLayerPayloadBytes(layer); remaining > 0;)
         {
@@ -82,26 +80,14 @@ internal sealed unsafe class LayerRestorer(
 
             int staged = (int)Math.Min(remaining, StagingBytes);
             ReadExactly(offset, staged);
-            for (int copied = 0; copied < staged;)
-            {
-                int n = Math.Min(staged - copied, bytesPerBlock - inBlock);
-                pool.FillBlock(blocks[block], inBlock, _staging + copied, n, _hash);
-                copied += n;
-                inBlock += n;
-                if (inBlock == bytesPerBlock)
-                {
-                    inBlock = 0;
-                    block++;
-                }
-            }
-
+            _filler.Write(_staging, staged);
             offset += staged;
             remaining -= staged;
         }
 
         ReadExactly(offset, KvCacheFormat.ChecksumBytes);
         ulong stored = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_staging, KvCacheFormat.ChecksumBytes));
-        KvCacheReader.CheckLayer(layer, stored, _hash.GetCurrentHashAsUInt64(), offset);
+        KvCacheReader.CheckLayer(layer, stored, _filler.LayerHash, offset);
     }
 
     /// <summary>Fills the first <paramref name="length"/> bytes of the staging buffer from the cache's <paramref name="offset"/>, or throws Truncated.</summary>
