@@ -1,18 +1,13 @@
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool;
 
-/// <content>Allocating blocks for one layer, or for every layer at once.</content>
+/// <content>Allocating blocks for one layer, or for every layer at once: one body for agents and scopes.</content>
 public sealed partial class BlockPool
 {
-    /// <summary>
-    /// The agent record the last allocation or free found, checked before the agent table (see
-    /// <see cref="TryFindAgent"/>). Only a hint: it is validated on every use, so it needs no invalidation.
-    /// </summary>
-    private OwnerRecord? _lastAgent;
+    /// <summary>The layer argument of the allocation body that means "every layer".</summary>
+    private const int EveryLayer = -1;
 
     /// <summary>Allocates one block for <paramref name="agent"/> on <paramref name="layer"/>, appended to the agent's list for that layer.</summary>
     /// <param name="agent">The owner.</param>
@@ -24,7 +19,7 @@ public sealed partial class BlockPool
     public KvBlock Allocate(AgentId agent, int layer)
     {
         KvBlock block = default;
-        AllocateCore(agent, layer, new Span<KvBlock>(ref block), throwOnExhaustion: true);
+        AllocateCore(agent, scope: null, token: 0, layer, blocksPerLayer: 1, new Span<KvBlock>(ref block), throwOnExhaustion: true);
         return block;
     }
 
@@ -34,16 +29,10 @@ public sealed partial class BlockPool
     /// <param name="count">How many blocks, at least 1.</param>
     /// <returns>The handles, in the order they were appended to the agent's list.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> or <paramref name="count"/> is out of range.</exception>
-    /// <exception cref="BlockPoolExhaustedException">Fewer than <paramref name="count"/> blocks are available; nothing changed.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Fewer than <paramref name="count"/> blocks are available (or the whole pool holds fewer); nothing changed, and no handle array was built.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public KvBlock[] Allocate(AgentId agent, int layer, int count)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        RefuseIfLargerThanPool(layer, count, scope: null, token: 0);
-        var blocks = new KvBlock[count];
-        AllocateCore(agent, layer, blocks, throwOnExhaustion: true);
-        return blocks;
-    }
+    public KvBlock[] Allocate(AgentId agent, int layer, int count) =>
+        AllocateArray(agent, scope: null, token: 0, layer, count);
 
     /// <summary>
     /// Allocates <c>destination.Length</c> blocks for <paramref name="agent"/> on <paramref name="layer"/> into a
@@ -58,7 +47,7 @@ public sealed partial class BlockPool
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks are available; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public void Allocate(AgentId agent, int layer, Span<KvBlock> destination) =>
-        AllocateCore(agent, layer, destination, throwOnExhaustion: true);
+        AllocateCore(agent, scope: null, token: 0, layer, destination.Length, destination, throwOnExhaustion: true);
 
     /// <summary>Like <see cref="Allocate(AgentId, int, Span{KvBlock})"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
     /// <param name="agent">The owner.</param>
@@ -69,7 +58,7 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public bool TryAllocate(AgentId agent, int layer, Span<KvBlock> destination) =>
-        AllocateCore(agent, layer, destination, throwOnExhaustion: false);
+        AllocateCore(agent, scope: null, token: 0, layer, destination.Length, destination, throwOnExhaustion: false);
 
     /// <summary>
     /// Allocates <paramref name="blocksPerLayer"/> blocks on every layer for <paramref name="agent"/> in one atomic
@@ -79,17 +68,10 @@ public sealed partial class BlockPool
     /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
     /// <returns>The handles, layer-major: layer 0's blocks first.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
-    /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; nothing changed.</exception>
+    /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer (or the whole pool holds fewer); nothing changed, and no handle array was built.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public KvBlock[] AllocateAllLayers(AgentId agent, int blocksPerLayer)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
-        long requested = (long)blocksPerLayer * Spec.Layers;
-        RefuseIfLargerThanPool(layer: -1, requested, scope: null, token: 0);
-        var blocks = new KvBlock[requested];
-        AllocateAllLayersCore(agent, blocksPerLayer, blocks, throwOnExhaustion: true);
-        return blocks;
-    }
+    public KvBlock[] AllocateAllLayers(AgentId agent, int blocksPerLayer) =>
+        AllocateArray(agent, scope: null, token: 0, EveryLayer, blocksPerLayer);
 
     /// <summary>Allocates <paramref name="blocksPerLayer"/> blocks on every layer into a caller-supplied buffer, atomically.</summary>
     /// <param name="agent">The owner.</param>
@@ -100,7 +82,7 @@ public sealed partial class BlockPool
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public void AllocateAllLayers(AgentId agent, int blocksPerLayer, Span<KvBlock> destination) =>
-        AllocateAllLayersCore(agent, blocksPerLayer, destination, throwOnExhaustion: true);
+        AllocateCore(agent, scope: null, token: 0, EveryLayer, blocksPerLayer, destination, throwOnExhaustion: true);
 
     /// <summary>Like <see cref="AllocateAllLayers(AgentId, int, Span{KvBlock})"/>, but reports exhaustion by returning <see langword="false"/>.</summary>
     /// <param name="agent">The owner.</param>
@@ -111,123 +93,141 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public bool TryAllocateAllLayers(AgentId agent, int blocksPerLayer, Span<KvBlock> destination) =>
-        AllocateAllLayersCore(agent, blocksPerLayer, destination, throwOnExhaustion: false);
+        AllocateCore(agent, scope: null, token: 0, EveryLayer, blocksPerLayer, destination, throwOnExhaustion: false);
 
-    private bool AllocateCore(AgentId agent, int layer, Span<KvBlock> destination, bool throwOnExhaustion)
+    /// <summary>
+    /// The overloads that return a new array: refuse a request larger than the whole pool before building an
+    /// array for it (such a request can never succeed, and its array alone could exhaust the managed heap), then
+    /// allocate through the one body.
+    /// </summary>
+    internal KvBlock[] AllocateArray(AgentId agent, OwnerRecord? scope, int token, int layer, int count)
     {
-        int count = destination.Length;
-        if (count == 0)
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        long requested = layer == EveryLayer ? (long)count * Volatile.Read(ref _table).Layers : count;
+        if (requested > _counts.Capacity)
+        {
+            RefuseLargerThanPool(scope, token, layer, requested);
+        }
+
+        // The spec cannot have changed meanwhile in a way that matters: a Reconfigure needs an idle pool, and the
+        // body checks the destination's length against the current spec under the gate.
+        var blocks = new KvBlock[requested];
+        AllocateCore(agent, scope, token, layer, count, blocks, throwOnExhaustion: true);
+        return blocks;
+    }
+
+    /// <summary>
+    /// The one allocation body, for agents (<paramref name="scope"/> null) and scopes: <paramref name="blocksPerLayer"/>
+    /// blocks on <paramref name="layer"/>, or on every layer (<see cref="EveryLayer"/>), into
+    /// <paramref name="destination"/>, all or none. Validates everything under the gate before the first write;
+    /// the writes that follow cannot fail.
+    /// </summary>
+    private bool AllocateCore(AgentId agent, OwnerRecord? scope, int token, int layer, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
+    {
+        if (layer != EveryLayer && destination.IsEmpty)
         {
             ThrowHelper.ThrowEmptyDestination(nameof(destination));
         }
 
-        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
-        int available, capacity;
-        lock (_gate)
-        {
-            ThrowIfDisposed();
-            ValidateLayer(layer);
-            available = _freeCount;
-            if (available >= count)
-            {
-                _diag?.VerifyPoisonOnTop(this, count);
-                OwnerRecord record = PrepareAgentRecord(agent, out bool isNew);
-                record.Layers[layer].EnsureRoomFor(count);
-                if (isNew)
-                {
-                    RegisterAgent(record);
-                }
-
-                PopInto(record, layer, destination, trace);
-                PublishCounts();
-                capacity = -1;
-            }
-            else
-            {
-                capacity = _freeStack.Length;
-            }
-        }
-
-        return Completed(count, available, capacity, throwOnExhaustion);
-    }
-
-    private bool AllocateAllLayersCore(AgentId agent, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
-    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
-        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
-        int total, available, capacity;
+        StackTrace? stack = _scrubber.CaptureAllocationStack();
+        int requested, available, capacity;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            int layers = _spec.Layers;
-            long wanted = (long)blocksPerLayer * layers;
-            if (destination.Length != wanted)
-            {
-                ThrowHelper.ThrowDestinationLength(nameof(destination), wanted, destination.Length, blocksPerLayer, layers);
-            }
-
-            total = (int)wanted;
-            available = _freeCount;
-            if (available >= total)
-            {
-                _diag?.VerifyPoisonOnTop(this, total);
-                OwnerRecord record = PrepareAgentRecord(agent, out bool isNew);
-                for (int layer = 0; layer < layers; layer++)
-                {
-                    record.Layers[layer].EnsureRoomFor(blocksPerLayer);
-                }
-
-                if (isNew)
-                {
-                    RegisterAgent(record);
-                }
-
-                for (int layer = 0; layer < layers; layer++)
-                {
-                    PopInto(record, layer, destination.Slice(layer * blocksPerLayer, blocksPerLayer), trace);
-                }
-
-                PublishCounts();
-                capacity = -1;
-            }
-            else
-            {
-                capacity = _freeStack.Length;
-            }
-        }
-
-        return Completed(total, available, capacity, throwOnExhaustion);
-    }
-
-    /// <summary>
-    /// Refuses a request for more blocks than the whole pool holds before the caller allocates a handle array for
-    /// it: such a request can never succeed, and its array alone could exhaust the managed heap. Validates like the
-    /// allocation itself (disposed, scope, layer; <paramref name="layer"/> -1 means every layer), then throws
-    /// <see cref="BlockPoolExhaustedException"/>. Does nothing for a request that fits.
-    /// </summary>
-    internal void RefuseIfLargerThanPool(int layer, long requested, OwnerRecord? scope, int token)
-    {
-        if (requested <= Capacity)
-        {
-            return; // the allocation checks availability again under the gate
-        }
-
-        int available, capacity;
-        lock (_gate)
-        {
-            ThrowIfDisposed();
+            _guard.ThrowIfClosed();
             if (scope is not null)
             {
                 ThrowIfScopeEnded(scope, token);
             }
 
-            if (layer >= 0)
+            BlockTable table = _table;
+            int first = layer, last = layer;
+            if (layer == EveryLayer)
             {
-                ValidateLayer(layer);
+                (first, last) = (0, table.Layers - 1);
+                long wanted = (long)blocksPerLayer * table.Layers;
+                if (destination.Length != wanted)
+                {
+                    ThrowHelper.ThrowDestinationLength(nameof(destination), wanted, destination.Length, blocksPerLayer, table.Layers);
+                }
+            }
+            else
+            {
+                ValidateLayer(layer, table);
             }
 
-            available = _freeCount;
-            capacity = _freeStack.Length;
+            requested = destination.Length;
+            available = table.FreeCount;
+            if (available >= requested)
+            {
+                _scrubber.BeforeHandout(table, requested);
+                bool isNew = false;
+                OwnerRecord record = scope ?? RentAgentRecord(agent, table, out isNew);
+                for (int l = first; l <= last; l++)
+                {
+                    record.Layers[l].EnsureRoomFor(blocksPerLayer);
+                }
+
+                // Nothing below can fail.
+                if (isNew)
+                {
+                    _owners.RegisterAgent(record);
+                }
+
+                for (int l = first; l <= last; l++)
+                {
+                    table.PopInto(record, l, destination.Slice((l - first) * blocksPerLayer, blocksPerLayer));
+                }
+
+                _scrubber.OnAllocated(destination, stack);
+                PublishCounts(table);
+                capacity = -1;
+            }
+            else
+            {
+                capacity = table.Capacity;
+            }
+        }
+
+        return Completed(requested, available, capacity, throwOnExhaustion);
+    }
+
+    /// <summary>Finds the agent's record, or rents an unregistered one (so a failure before registration leaves no trace). Caller holds the gate.</summary>
+    private OwnerRecord RentAgentRecord(AgentId agent, BlockTable table, out bool isNew)
+    {
+        if (_owners.TryFindAgent(agent, out OwnerRecord? record))
+        {
+            isNew = false;
+            return record;
+        }
+
+        ThrowIfOwnerTableFull(table);
+        isNew = true;
+        return _owners.RentAgent(agent, table.Layers);
+    }
+
+    /// <summary>
+    /// Refuses a request for more blocks than the whole pool holds, validating like the allocation itself
+    /// (disposed, scope, layer) so the caller sees the same exception the body would throw first.
+    /// </summary>
+    private void RefuseLargerThanPool(OwnerRecord? scope, int token, int layer, long requested)
+    {
+        int available, capacity;
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            if (scope is not null)
+            {
+                ThrowIfScopeEnded(scope, token);
+            }
+
+            if (layer != EveryLayer)
+            {
+                ValidateLayer(layer, _table);
+            }
+
+            available = _table.FreeCount;
+            capacity = _table.Capacity;
         }
 
         if (requested > capacity)
@@ -252,105 +252,5 @@ public sealed partial class BlockPool
         }
 
         return false;
-    }
-
-    /// <summary>
-    /// Pops <c>destination.Length</c> blocks onto <paramref name="record"/>'s list for <paramref name="layer"/>.
-    /// The caller holds the gate, has checked availability and has made room in the list: nothing here can fail.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PopInto(OwnerRecord record, int layer, Span<KvBlock> destination, StackTrace? trace)
-    {
-        ref BlockList list = ref record.Layers[layer];
-        int[] freeStack = _freeStack;
-        uint[] generation = _generation;
-        int[] owner = _owner;
-        int free = _freeCount;
-        int word = OwnerWord(record.Slot, layer);
-        int stamp = _stamp;
-        for (int i = 0; i < destination.Length; i++)
-        {
-            int id = freeStack[--free];
-            uint gen = ++generation[id];
-            owner[id] = word;
-            list.AddUnchecked(id);
-            destination[i] = new KvBlock(id, layer, gen, stamp);
-        }
-
-        _freeCount = free;
-        record.BlockCount += destination.Length;
-        _diag?.OnAllocated(destination, trace);
-    }
-
-    /// <summary>Finds the agent's record, or rents a fresh one that is not yet registered (so a failure before registration leaves no trace).</summary>
-    private OwnerRecord PrepareAgentRecord(AgentId agent, out bool isNew)
-    {
-        if (TryFindAgent(agent, out OwnerRecord? record))
-        {
-            isNew = false;
-            return record;
-        }
-
-        isNew = true;
-        ThrowIfOwnerTableFull();
-        record = RentRecord();
-        record.Agent = agent;
-        return record;
-    }
-
-    /// <summary>
-    /// Finds an agent's registered record: first the record the last call used (a decoding host calls for the
-    /// same agent many times in a row), then the agent table. Caller holds the gate.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryFindAgent(AgentId agent, [NotNullWhen(true)] out OwnerRecord? record)
-    {
-        record = _lastAgent;
-        if (IsRegisteredAgentRecord(record, agent))
-        {
-            return true;
-        }
-
-        if (_agents.TryGetValue(agent, out record))
-        {
-            _lastAgent = record;
-            return true;
-        }
-
-        return false;
-    }
-
-    /// <summary>
-    /// Whether <paramref name="record"/> is <paramref name="agent"/>'s registered record. Records are recycled, so
-    /// a cached or slot-found record is trusted only while it is registered in its slot, is not a scope and still
-    /// names the agent; only one such record per agent exists, the one the agent table holds.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsRegisteredAgentRecord([NotNullWhen(true)] OwnerRecord? record, AgentId agent) =>
-        record is not null && !record.IsScope && record.Agent == agent
-        && (uint)record.Slot < (uint)_records.Length && ReferenceEquals(_records[record.Slot], record);
-
-    private void RegisterAgent(OwnerRecord record)
-    {
-        RegisterSlot(record);
-        _agents.Add(record.Agent, record);
-        _lastAgent = record;
-        Volatile.Write(ref _agentCount, _agents.Count);
-    }
-
-    private void UnregisterAgent(OwnerRecord record)
-    {
-        _agents.Remove(record.Agent);
-        UnregisterSlot(record);
-        Volatile.Write(ref _agentCount, _agents.Count);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ValidateLayer(int layer)
-    {
-        if ((uint)layer >= (uint)_spec.Layers)
-        {
-            ThrowHelper.ThrowLayerOutOfRange(layer, _spec.Layers);
-        }
     }
 }

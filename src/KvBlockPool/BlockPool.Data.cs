@@ -1,6 +1,12 @@
+using System.Globalization;
+using KvBlockPool.Core;
+
 namespace KvBlockPool;
 
-/// <content>Access to a block's bytes, checked against the handle's generation.</content>
+/// <content>
+/// Access to a block's bytes, checked against the handle's generation: spans and pointers for the host, and
+/// counted leases (<see cref="BlockAccess"/>) for copies outside the gate that <see cref="Dispose"/> waits for.
+/// </content>
 public sealed partial class BlockPool
 {
     /// <summary>The whole block: the K half followed by the V half (<see cref="KvCacheSpec.BytesPerBlock"/> bytes).</summary>
@@ -44,33 +50,108 @@ public sealed partial class BlockPool
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public unsafe byte* GetPointer(KvBlock block) => Resolve(block, out _, out _);
 
+    /// <summary>
+    /// Leases <paramref name="length"/> bytes of a live block from <paramref name="offset"/> for one copy outside
+    /// the gate; <see cref="Dispose"/> waits until the lease is disposed.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe BlockAccess BeginDataAccess(KvBlock block, int offset, int length)
+    {
+        lock (_gate)
+        {
+            byte* address = ResolveUnderGate(block, out int bytesPerBlock, out _);
+            if ((uint)offset > (uint)bytesPerBlock || (uint)length > (uint)(bytesPerBlock - offset))
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(offset),
+                    string.Create(CultureInfo.InvariantCulture, $"Bytes {offset} to {(long)offset + length} are not inside a block of {bytesPerBlock} bytes."));
+            }
+
+            _guard.BeginAccess();
+            return new BlockAccess(_guard, address + offset, length, blockCount: 1);
+        }
+    }
+
+    /// <summary>
+    /// Leases the longest prefix of <paramref name="blocks"/> that lies contiguous in memory and spans at most
+    /// <paramref name="maxBytes"/> (at least one block), whole blocks, in one trip through the gate, so the run
+    /// moves in one I/O call. Few large writes matter: measured on ext4, each extra write of a 512 MiB save cost
+    /// tens of microseconds. <see cref="BlockAccess.BlockCount"/> says how many blocks the lease covers.
+    /// </summary>
+    /// <exception cref="InvalidBlockHandleException">A handle is foreign, stale or freed (the first one; a later bad one just ends the run).</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    internal unsafe BlockAccess BeginContiguousAccess(ReadOnlySpan<KvBlock> blocks, int maxBytes)
+    {
+        lock (_gate)
+        {
+            byte* start = ResolveUnderGate(blocks[0], out int bytesPerBlock, out _);
+            int count = 1;
+            while (count < blocks.Length && (long)(count + 1) * bytesPerBlock <= maxBytes)
+            {
+                // A bad handle later in the run is left for the next call, which reports it as the first.
+                KvBlock next = blocks[count];
+                if (!IsAccessible(next) || _table.Slabs.BlockAddress(next.Id) != start + ((long)count * bytesPerBlock))
+                {
+                    break;
+                }
+
+                count++;
+            }
+
+            _guard.BeginAccess();
+            return new BlockAccess(_guard, start, count * bytesPerBlock, count);
+        }
+    }
+
+    /// <summary>Validates a handle under the gate and returns its block's address.</summary>
     private unsafe byte* Resolve(KvBlock block, out int bytesPerBlock, out int bytesPerHalf)
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            if (!IsIssuedHere(block))
-            {
-                throw ForeignHandle(block, "Its memory cannot be accessed.");
-            }
-
-            uint current = _generation[block.Id];
-            if (current != block.Generation)
-            {
-                throw current == block.Generation + 1 && _owner[block.Id] is NoOwner or Releasing
-                    ? new StaleBlockHandleException(block, $"{block} was freed; its memory cannot be accessed through this handle.")
-                    : StaleHandle(block, current, "Its memory cannot be accessed.");
-            }
-
-            int owner = _owner[block.Id];
-            if (owner < 0 || LayerOf(owner) != block.Layer)
-            {
-                throw WrongLayer(block, owner, "Its memory cannot be accessed.");
-            }
-
-            bytesPerBlock = _spec.BytesPerBlock;
-            bytesPerHalf = _spec.BytesPerHalf;
-            return _slabs.BlockAddress(block.Id);
+            return ResolveUnderGate(block, out bytesPerBlock, out bytesPerHalf);
         }
+    }
+
+    private unsafe byte* ResolveUnderGate(KvBlock block, out int bytesPerBlock, out int bytesPerHalf)
+    {
+        _guard.ThrowIfClosed();
+        BlockTable table = _table;
+        if (!table.IsIssuedHere(block))
+        {
+            throw HandleErrors.Foreign(block, Name, "Its memory cannot be accessed.");
+        }
+
+        uint current = table.GenerationOf(block.Id);
+        int owner = table.OwnerOf(block.Id);
+        if (current != block.Generation)
+        {
+            throw current == block.Generation + 1 && owner is BlockTable.NoOwner or BlockTable.Releasing
+                ? new StaleBlockHandleException(block, $"{block} was freed; its memory cannot be accessed through this handle.")
+                : HandleErrors.Stale(block, current, "Its memory cannot be accessed.");
+        }
+
+        if (owner < 0 || table.LayerOf(owner) != block.Layer)
+        {
+            throw HandleErrors.WrongLayer(block, owner, table, "Its memory cannot be accessed.");
+        }
+
+        bytesPerBlock = table.Spec.BytesPerBlock;
+        bytesPerHalf = table.Spec.BytesPerHalf;
+        return table.Slabs.BlockAddress(block.Id);
+    }
+
+    /// <summary>Whether a handle would pass <see cref="ResolveUnderGate"/>. Caller holds the gate.</summary>
+    private bool IsAccessible(KvBlock block)
+    {
+        BlockTable table = _table;
+        if (!table.IsIssuedHere(block) || table.GenerationOf(block.Id) != block.Generation)
+        {
+            return false;
+        }
+
+        int owner = table.OwnerOf(block.Id);
+        return owner >= 0 && table.LayerOf(owner) == block.Layer;
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
+using KvBlockPool.Scrubbing;
 
 namespace KvBlockPool;
 
@@ -26,50 +27,28 @@ public sealed partial class BlockPool
         ArgumentNullException.ThrowIfNull(spec);
         lock (_gate)
         {
-            ThrowIfDisposed();
-            int allocated = _freeStack.Length - _freeCount;
-            if (allocated != 0 || _openScopes != 0)
+            _guard.ThrowIfClosed();
+            BlockTable old = _table;
+            if (old.Allocated != 0 || _owners.OpenScopes != 0)
             {
-                throw InUse(allocated);
+                throw InUse(old.Allocated);
             }
 
-            BlockLayout layout = BlockLayout.Resolve(_options, spec, _diagnostics);
-            NativeSlabs slabs = AllocateSlabs(layout);
-            (uint[] generation, int[] owner, int[] freeStack) state;
-            BlockDiagnostics? diag;
-            try
-            {
-                state = CreateBlockState(layout.Capacity);
-                diag = _diagnostics ? new BlockDiagnostics(layout.Capacity) : null;
-            }
-            catch
-            {
-                slabs.Dispose();
-                throw;
-            }
+            BlockLayout layout = BlockLayout.Resolve(_options, spec, DiagnosticsEnabled);
+            BlockScrubber scrubber = _scrubber.ForCapacity(layout.Capacity);
+            BlockTable table = CreateTable(spec, layout, scrubber);
 
-            // Nothing below can fail.
-            NativeSlabs old = _slabs;
-            _slabs = slabs;
-            Volatile.Write(ref _spec, spec);
-            _stamp = NextStamp();
-            (_generation, _owner, _freeStack) = state;
-            _freeCount = layout.Capacity;
-            _diag = diag;
-            (_layerBits, _ownerSlotLimit) = OwnerWordShape(spec.Layers);
+            // Nothing below can fail. No owner is registered (nothing is allocated, no scope is open), so slot
+            // numbering starts over and every slot fits the new owner-word shape.
+            _owners.Reset();
+            _scrubber = scrubber;
+            Volatile.Write(ref _table, table);
 
-            // No owner is registered (nothing is allocated, no scope is open), so slot numbering starts over and
-            // every slot fits the new owner-word shape.
-            Array.Clear(_records);
-            _slotHigh = 0;
-            _freeSlotCount = 0;
-            _spareRecords.Clear();
-
-            // The mark is per configuration. It is reset while nothing is allocated and before the new counts are
+            // The mark is per configuration: reset while nothing is allocated and before the new counts are
             // published, so a reader of the new counts never sees a mark below them.
-            Volatile.Write(ref _highWater, 0);
-            Interlocked.Exchange(ref _nativeBytes, layout.TotalBytes);
-            PublishCounts();
+            _counts.ResetHighWater();
+            _counts.NativeBytes = layout.TotalBytes;
+            PublishCounts(table);
             old.Dispose();
         }
     }
@@ -77,16 +56,16 @@ public sealed partial class BlockPool
     private BlockPoolInUseException InUse(int allocated)
     {
         var message = new StringBuilder();
-        message.Append(CultureInfo.InvariantCulture, $"Pool '{_name}' cannot be reconfigured while blocks are allocated: {allocated} block(s)");
-        if (_agents.Count > 0)
+        message.Append(CultureInfo.InvariantCulture, $"Pool '{Name}' cannot be reconfigured while blocks are allocated: {allocated} block(s)");
+        if (_owners.AgentCount > 0)
         {
             message.Append(" held by ");
             int shown = 0;
-            foreach (KeyValuePair<AgentId, OwnerRecord> pair in _agents)
+            foreach (KeyValuePair<AgentId, OwnerRecord> pair in _owners)
             {
                 if (shown == 10)
                 {
-                    message.Append(CultureInfo.InvariantCulture, $", and {_agents.Count - shown} more agents");
+                    message.Append(CultureInfo.InvariantCulture, $", and {_owners.AgentCount - shown} more agents");
                     break;
                 }
 
@@ -95,14 +74,14 @@ public sealed partial class BlockPool
             }
         }
 
-        if (_openScopes > 0)
+        if (_owners.OpenScopes > 0)
         {
-            message.Append(CultureInfo.InvariantCulture, $"; {_openScopes} allocation scope(s) open");
+            message.Append(CultureInfo.InvariantCulture, $"; {_owners.OpenScopes} allocation scope(s) open");
         }
 
-        if (_releasesInFlight > 0)
+        if (_guard.ReleasesInFlight > 0)
         {
-            message.Append(CultureInfo.InvariantCulture, $"; {_releasesInFlight} free(s) still clearing blocks");
+            message.Append(CultureInfo.InvariantCulture, $"; {_guard.ReleasesInFlight} free(s) still clearing blocks");
         }
 
         message.Append(". Free every agent (and end every scope) first. Nothing changed.");

@@ -1,22 +1,20 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool;
 
 /// <content>
 /// Freeing blocks. A free is validated and detached under the gate (handles go stale at once), then the bytes
-/// are cleared (or poisoned) outside the gate, and only then do the blocks go back on the free stack: the
-/// gate is never held while large memory is written, and no one can be handed a block that is still dirty.
+/// are scrubbed outside the gate, and only then do the blocks go back on the free stack: the gate is never held
+/// while large memory is written, and no one can be handed a block that is still dirty. Three ways to detach
+/// (one handle, a set of handles, a whole owner record) share one way to retire a block and one way to finish.
 /// </content>
 public sealed partial class BlockPool
 {
     /// <summary>Handles copied to the stack for one free; larger requests rent from <see cref="ArrayPool{T}"/>.</summary>
     private const int StackBatch = 32;
-
-    /// <summary>Whether freed blocks need work on their bytes (done outside the gate).</summary>
-    private bool DefersScrub => _clearMode == BlockClearMode.ZeroOnFree || _diag is not null;
 
     /// <summary>Frees one block that <paramref name="agent"/> holds.</summary>
     /// <param name="agent">The block's owner.</param>
@@ -32,25 +30,18 @@ public sealed partial class BlockPool
         bool deferred;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            ThrowIfPinned(agent);
-            DetachOneForFree(agent, block);
-            deferred = DefersScrub;
-            if (deferred)
-            {
-                _releasesInFlight++;
-            }
-            else
-            {
-                PushFree(block.Id);
-                PublishCounts();
-            }
+            _guard.ThrowIfClosed();
+            _guard.ThrowIfPinned(agent);
+            BlockTable table = _table;
+            deferred = _scrubber.ScrubsOnFree;
+            DetachOne(agent, block, table, deferred);
+            EndDetach(table, deferred);
         }
 
         _metrics.Freed(1);
         if (deferred)
         {
-            CompleteRelease(new ReadOnlySpan<KvBlock>(in block), agent);
+            FinishRelease(new ReleasedBlocks(new ReadOnlySpan<KvBlock>(in block)), agent, recycle: null);
         }
     }
 
@@ -75,7 +66,7 @@ public sealed partial class BlockPool
         int count = blocks.Length;
         if (count == 0)
         {
-            ThrowIfDisposed();
+            _guard.ThrowIfClosed();
             return;
         }
 
@@ -89,29 +80,18 @@ public sealed partial class BlockPool
             bool deferred;
             lock (_gate)
             {
-                ThrowIfDisposed();
-                ThrowIfPinned(agent);
-                DetachForFree(agent, blocks, detached);
-                deferred = DefersScrub;
-                if (deferred)
-                {
-                    _releasesInFlight++;
-                }
-                else
-                {
-                    foreach (KvBlock block in detached)
-                    {
-                        PushFree(block.Id);
-                    }
-
-                    PublishCounts();
-                }
+                _guard.ThrowIfClosed();
+                _guard.ThrowIfPinned(agent);
+                BlockTable table = _table;
+                deferred = _scrubber.ScrubsOnFree;
+                DetachMany(agent, blocks, detached, table, deferred);
+                EndDetach(table, deferred);
             }
 
             _metrics.Freed(count);
             if (deferred)
             {
-                CompleteRelease(detached, agent);
+                FinishRelease(new ReleasedBlocks(detached), agent, recycle: null);
             }
         }
         finally
@@ -136,21 +116,21 @@ public sealed partial class BlockPool
         bool deferred;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            if (!TryFindAgent(agent, out record))
+            _guard.ThrowIfClosed();
+            if (!_owners.TryFindAgent(agent, out record))
             {
                 return 0;
             }
 
-            ThrowIfPinned(agent);
-            UnregisterAgent(record);
-            (count, deferred) = ReleaseRecord(record);
+            _guard.ThrowIfPinned(agent);
+            _owners.UnregisterAgent(record);
+            (count, deferred) = DetachRecord(record);
         }
 
         _metrics.Freed(count);
         if (deferred)
         {
-            CompleteRecordRelease(record);
+            FinishRelease(new ReleasedBlocks(record), agent, recycle: record);
         }
 
         return count;
@@ -160,39 +140,39 @@ public sealed partial class BlockPool
     /// Validates every handle, then detaches them from <paramref name="agent"/>'s lists. Throws (with nothing
     /// changed) at the first invalid handle. Caller holds the gate.
     /// </summary>
-    private void DetachForFree(AgentId agent, ReadOnlySpan<KvBlock> blocks, Span<KvBlock> detached)
+    private void DetachMany(AgentId agent, ReadOnlySpan<KvBlock> blocks, Span<KvBlock> detached, BlockTable table, bool scrubLater)
     {
         // If the first handle is valid, its owner slot leads to the agent's record; if it is not, the loop throws
         // on it before the record is used, so no agent-table lookup is needed.
-        OwnerRecord? record = AgentRecordThrough(blocks[0], agent);
+        OwnerRecord? record = _owners.AgentRecordInSlot(table.OwnerSlotOf(blocks[0].Id), agent);
         for (int i = 0; i < blocks.Length; i++)
         {
             KvBlock block = blocks[i];
-            InvalidBlockHandleException? error = CheckFreeable(block, agent, record);
+            InvalidBlockHandleException? error = CheckFreeable(block, agent, record, table);
             if (error is not null)
             {
                 // Undo the marks of the handles already checked: the pool is exactly as it was.
                 for (int j = 0; j < i; j++)
                 {
-                    _owner[detached[j].Id] = OwnerWord(record!.Slot, detached[j].Layer);
+                    table.Unmark(detached[j].Id, table.OwnerWord(record!.Slot, detached[j].Layer));
                 }
 
                 throw error;
             }
 
-            _owner[block.Id] = Marked;
+            table.Mark(block.Id);
             detached[i] = block;
         }
 
         // Every handle is valid, so record is the owner of all of them. From here nothing can fail.
         OwnerRecord owner = record!;
-        int epoch = NextFreeEpoch();
+        int epoch = _owners.NextFreeEpoch();
         foreach (KvBlock block in detached)
         {
             if (owner.LayerMarks[block.Layer] != epoch)
             {
                 owner.LayerMarks[block.Layer] = epoch;
-                RemoveMarked(ref owner.Layers[block.Layer]);
+                RemoveMarked(ref owner.Layers[block.Layer], table);
             }
         }
 
@@ -203,30 +183,23 @@ public sealed partial class BlockPool
             owner.LayerMarks[block.Layer] = 0;
         }
 
-        int newState = DefersScrub ? Releasing : NoOwner;
         foreach (KvBlock block in detached)
         {
-            _generation[block.Id]++;
-            _owner[block.Id] = newState;
-            _diag?.OnFreed(block.Id, agent, block.Layer);
+            Retire(table, block.Id, block.Layer, agent, scrubLater);
         }
 
         owner.BlockCount -= detached.Length;
-        if (owner.BlockCount == 0)
-        {
-            UnregisterAgent(owner);
-            RecycleRecord(owner);
-        }
+        ForgetIfEmpty(owner, table);
     }
 
     /// <summary>
     /// Validates one handle, then detaches its block from <paramref name="agent"/>'s list: the one-block form of
-    /// <see cref="DetachForFree"/>. Throws with nothing changed. Caller holds the gate.
+    /// <see cref="DetachMany"/>. Throws with nothing changed. Caller holds the gate.
     /// </summary>
-    private void DetachOneForFree(AgentId agent, KvBlock block)
+    private void DetachOne(AgentId agent, KvBlock block, BlockTable table, bool scrubLater)
     {
-        OwnerRecord? record = AgentRecordThrough(block, agent);
-        InvalidBlockHandleException? error = CheckFreeable(block, agent, record);
+        OwnerRecord? record = _owners.AgentRecordInSlot(table.OwnerSlotOf(block.Id), agent);
+        InvalidBlockHandleException? error = CheckFreeable(block, agent, record, table);
         if (error is not null)
         {
             throw error;
@@ -235,216 +208,156 @@ public sealed partial class BlockPool
         // From here nothing can fail.
         OwnerRecord owner = record!;
         RemoveOne(ref owner.Layers[block.Layer], block.Id);
-        _generation[block.Id]++;
-        _owner[block.Id] = DefersScrub ? Releasing : NoOwner;
-        _diag?.OnFreed(block.Id, agent, block.Layer);
-        if (--owner.BlockCount == 0)
+        Retire(table, block.Id, block.Layer, agent, scrubLater);
+        owner.BlockCount--;
+        ForgetIfEmpty(owner, table);
+    }
+
+    /// <summary>
+    /// Retires every block of a record that is no longer registered (an agent released whole, a scope rolled
+    /// back). Caller holds the gate.
+    /// </summary>
+    /// <returns>How many blocks, and whether their bytes must still be scrubbed outside the gate (then the record is recycled after).</returns>
+    private (int Count, bool Deferred) DetachRecord(OwnerRecord record)
+    {
+        BlockTable table = _table;
+        int count = record.BlockCount;
+        bool deferred = _scrubber.ScrubsOnFree && count > 0;
+        foreach ((int id, int layer) in new ReleasedBlocks(record))
         {
-            UnregisterAgent(owner);
-            RecycleRecord(owner);
+            Retire(table, id, layer, record.Agent, deferred);
+        }
+
+        if (!deferred)
+        {
+            _owners.Recycle(record, table.Layers);
+        }
+
+        EndDetach(table, deferred);
+        return (count, deferred);
+    }
+
+    /// <summary>The one way a detached block leaves its owner: its handles go stale, and it is free at once or waits for its scrub.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Retire(BlockTable table, int id, int layer, AgentId owner, bool scrubLater)
+    {
+        table.Retire(id, scrubLater);
+        _scrubber.OnFreed(id, owner, layer);
+    }
+
+    /// <summary>Ends the part of a release under the gate: counts a scrub to come, or publishes the blocks already freed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EndDetach(BlockTable table, bool deferred)
+    {
+        if (deferred)
+        {
+            _guard.BeginRelease();
+        }
+        else
+        {
+            PublishCounts(table);
         }
     }
 
     /// <summary>
-    /// The record of <paramref name="agent"/> found through <paramref name="block"/>'s owner slot, or
-    /// <see langword="null"/> when the block is not (validly) the agent's. <see cref="CheckFreeable"/> needs the
-    /// record only to confirm ownership, so <see langword="null"/> yields the same refusal as the agent table would.
+    /// The one way a release ends when bytes need scrubbing: outside the gate, scrub every detached block, then
+    /// under the gate put them on the free stack, recycle the record they came from (if any) and wake a waiting
+    /// <see cref="Dispose"/>. The slabs cannot go away meanwhile: Dispose waits for releases in flight and
+    /// Reconfigure refuses while blocks are out.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private OwnerRecord? AgentRecordThrough(KvBlock block, AgentId agent)
+    private void FinishRelease(ReleasedBlocks released, AgentId owner, OwnerRecord? recycle)
     {
-        if ((uint)block.Id >= (uint)_owner.Length)
+        BlockTable table = _table;
+        BlockCorruptionException? corruption = null;
+        try
         {
-            return null;
+            foreach ((int id, int layer) in released)
+            {
+                corruption ??= _scrubber.Scrub(table.Slabs, id, owner, layer);
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                foreach ((int id, _) in released)
+                {
+                    table.PushFree(id);
+                }
+
+                if (recycle is not null)
+                {
+                    _owners.Recycle(recycle, table.Layers);
+                }
+
+                PublishCounts(table);
+                _guard.EndRelease();
+            }
         }
 
-        int slot = SlotOf(_owner[block.Id]);
-        OwnerRecord? record = slot >= 0 && slot < _records.Length ? _records[slot] : null;
-        return IsRegisteredAgentRecord(record, agent) ? record : null;
+        if (corruption is not null)
+        {
+            _log.BlockCorrupted(corruption.Message);
+            throw corruption;
+        }
     }
 
-    private InvalidBlockHandleException? CheckFreeable(KvBlock block, AgentId agent, OwnerRecord? record)
+    /// <summary>Forgets an agent whose last block was freed. Caller holds the gate.</summary>
+    private void ForgetIfEmpty(OwnerRecord owner, BlockTable table)
     {
-        if (!IsIssuedHere(block))
+        if (owner.BlockCount == 0)
         {
-            return ForeignHandle(block, "Nothing was freed.");
+            _owners.UnregisterAgent(owner);
+            _owners.Recycle(owner, table.Layers);
+        }
+    }
+
+    private InvalidBlockHandleException? CheckFreeable(KvBlock block, AgentId agent, OwnerRecord? record, BlockTable table)
+    {
+        if (!table.IsIssuedHere(block))
+        {
+            return HandleErrors.Foreign(block, Name, "Nothing was freed.");
         }
 
-        uint current = _generation[block.Id];
-        int owner = _owner[block.Id];
+        uint current = table.GenerationOf(block.Id);
+        int owner = table.OwnerOf(block.Id);
         if (current != block.Generation)
         {
-            if (current == block.Generation + 1 && owner is NoOwner or Releasing)
+            if (current == block.Generation + 1 && owner is BlockTable.NoOwner or BlockTable.Releasing)
             {
                 return new DoubleFreeException(block, $"{block} was already freed (double free). Nothing was freed.");
             }
 
-            return StaleHandle(block, current, "Nothing was freed.");
+            return HandleErrors.Stale(block, current, "Nothing was freed.");
         }
 
-        if (owner == Marked)
+        if (owner == BlockTable.Marked)
         {
             return new DoubleFreeException(block, $"{block} appears more than once in this request (double free). Nothing was freed.");
         }
 
-        if (record is null || SlotOf(owner) != record.Slot)
+        if (record is null || table.SlotOf(owner) != record.Slot)
         {
-            return new BlockOwnershipException(block, $"{block} is held by {DescribeOwner(owner)}, not by {agent}. Nothing was freed.");
+            return HandleErrors.NotOwned(block, agent, owner, table, _owners, "Nothing was freed.");
         }
 
-        return LayerOf(owner) != block.Layer ? WrongLayer(block, owner, "Nothing was freed.") : null;
+        return table.LayerOf(owner) != block.Layer ? HandleErrors.WrongLayer(block, owner, table, "Nothing was freed.") : null;
     }
 
-    /// <summary>Marks every block of a record that is no longer registered as released. Caller holds the gate.</summary>
-    /// <returns>How many blocks, and whether their bytes must still be scrubbed outside the gate (then the record is recycled after).</returns>
-    private (int Count, bool Deferred) ReleaseRecord(OwnerRecord record)
-    {
-        int count = record.BlockCount;
-        bool deferred = DefersScrub && count > 0;
-        int newState = deferred ? Releasing : NoOwner;
-        for (int layer = 0; layer < record.LayerCount; layer++)
-        {
-            foreach (int id in record.Layers[layer].AsSpan())
-            {
-                _generation[id]++;
-                _owner[id] = newState;
-                _diag?.OnFreed(id, record.Agent, layer);
-                if (!deferred)
-                {
-                    _freeStack[_freeCount++] = id;
-                }
-            }
-        }
-
-        if (deferred)
-        {
-            _releasesInFlight++;
-        }
-        else
-        {
-            RecycleRecord(record);
-            PublishCounts();
-        }
-
-        return (count, deferred);
-    }
-
-    /// <summary>Outside the gate: scrub the detached blocks, then put them on the free stack.</summary>
-    private void CompleteRelease(ReadOnlySpan<KvBlock> blocks, AgentId owner)
-    {
-        NativeSlabs slabs = _slabs; // stable: Dispose and Reconfigure wait for or refuse in-flight releases
-        BlockCorruptionException? corruption = null;
-        try
-        {
-            foreach (KvBlock block in blocks)
-            {
-                Scrub(slabs, block.Id, owner, block.Layer, ref corruption);
-            }
-        }
-        finally
-        {
-            lock (_gate)
-            {
-                foreach (KvBlock block in blocks)
-                {
-                    PushFree(block.Id);
-                }
-
-                EndRelease();
-            }
-        }
-
-        ReportCorruption(corruption);
-    }
-
-    private void CompleteRecordRelease(OwnerRecord record)
-    {
-        NativeSlabs slabs = _slabs;
-        BlockCorruptionException? corruption = null;
-        try
-        {
-            for (int layer = 0; layer < record.LayerCount; layer++)
-            {
-                foreach (int id in record.Layers[layer].AsSpan())
-                {
-                    Scrub(slabs, id, record.Agent, layer, ref corruption);
-                }
-            }
-        }
-        finally
-        {
-            lock (_gate)
-            {
-                for (int layer = 0; layer < record.LayerCount; layer++)
-                {
-                    foreach (int id in record.Layers[layer].AsSpan())
-                    {
-                        PushFree(id);
-                    }
-                }
-
-                RecycleRecord(record);
-                EndRelease();
-            }
-        }
-
-        ReportCorruption(corruption);
-    }
-
-    private void Scrub(NativeSlabs slabs, int id, AgentId owner, int layer, ref BlockCorruptionException? corruption)
-    {
-        if (_diag is not null)
-        {
-            BlockCorruptionException? found = CheckGuardAndPoison(slabs, id, owner, layer);
-            corruption ??= found;
-        }
-        else
-        {
-            slabs.Data(id).Clear();
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PushFree(int id)
-    {
-        _owner[id] = NoOwner;
-        _freeStack[_freeCount++] = id;
-    }
-
-    /// <summary>Ends one deferred release: publishes counts and wakes a <see cref="Dispose"/> waiting for it. Caller holds the gate.</summary>
-    private void EndRelease()
-    {
-        PublishCounts();
-        _releasesInFlight--;
-        if (_disposed)
-        {
-            Monitor.PulseAll(_gate);
-        }
-    }
-
-    private static void RemoveMarkedFrom(ref BlockList list, int[] owner)
+    private static void RemoveMarked(ref BlockList list, BlockTable table)
     {
         int write = 0;
         int[] items = list.Items;
         for (int read = 0; read < list.Count; read++)
         {
             int id = items[read];
-            if (owner[id] != Marked)
+            if (!table.IsMarked(id))
             {
                 items[write++] = id;
             }
         }
 
         list.Count = write;
-    }
-
-    private void RemoveMarked(ref BlockList list) => RemoveMarkedFrom(ref list, _owner);
-
-    /// <summary>The free epoch counter; a test hook to drive it across its wraparound.</summary>
-    internal int FreeEpoch
-    {
-        get => _freeEpoch;
-        set => _freeEpoch = value;
     }
 
     /// <summary>Removes one id, keeping the order of the rest. Searches from the end: the newest blocks are the ones freed most often.</summary>
@@ -466,17 +379,5 @@ public sealed partial class BlockPool
         }
 
         list.Count = count - 1;
-    }
-
-    private int NextFreeEpoch()
-    {
-        int epoch = unchecked(++_freeEpoch);
-        if (epoch == 0)
-        {
-            // 0 is what a fresh record's marks hold; skip it so a fresh record is never mistaken for compacted.
-            epoch = ++_freeEpoch;
-        }
-
-        return epoch;
     }
 }

@@ -1,9 +1,8 @@
-using System.Diagnostics;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool;
 
-/// <content>Allocation scopes: multi-layer allocation as a transaction.</content>
+/// <content>Allocation scopes: multi-layer allocation as a transaction. Allocation and rollback go through the same bodies as an agent's.</content>
 public sealed partial class BlockPool
 {
     /// <summary>
@@ -19,125 +18,46 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            ThrowIfOwnerTableFull();
-            OwnerRecord record = RentRecord();
-            record.Agent = agent;
-            record.IsScope = true;
-            RegisterSlot(record);
-            _openScopes++;
+            _guard.ThrowIfClosed();
+            BlockTable table = _table;
+            ThrowIfOwnerTableFull(table);
+            OwnerRecord record = _owners.OpenScope(agent, table.Layers);
             return new AllocationScope(this, record, record.Token);
         }
     }
 
-    internal bool ScopeAllocate(OwnerRecord record, int token, int layer, Span<KvBlock> destination, bool throwOnExhaustion)
-    {
-        int count = destination.Length;
-        if (count == 0)
-        {
-            ThrowHelper.ThrowEmptyDestination(nameof(destination));
-        }
-
-        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
-        int available, capacity;
-        lock (_gate)
-        {
-            ThrowIfDisposed();
-            ThrowIfScopeEnded(record, token);
-            ValidateLayer(layer);
-            available = _freeCount;
-            if (available >= count)
-            {
-                _diag?.VerifyPoisonOnTop(this, count);
-                record.Layers[layer].EnsureRoomFor(count);
-                PopInto(record, layer, destination, trace);
-                PublishCounts();
-                capacity = -1;
-            }
-            else
-            {
-                capacity = _freeStack.Length;
-            }
-        }
-
-        return Completed(count, available, capacity, throwOnExhaustion);
-    }
-
-    /// <summary>
-    /// The scope form of <see cref="AllocateAllLayers(AgentId, int, Span{KvBlock})"/>: every layer's blocks under
-    /// one acquisition of the gate instead of one per layer, every layer or none.
-    /// </summary>
-    internal bool ScopeAllocateAllLayers(OwnerRecord record, int token, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
-        StackTrace? trace = _diagnostics ? new StackTrace(false) : null; // the library's own frames are dropped when it is formatted (CallerStack)
-        int total, available, capacity;
-        lock (_gate)
-        {
-            ThrowIfDisposed();
-            ThrowIfScopeEnded(record, token);
-            int layers = _spec.Layers;
-            long wanted = (long)blocksPerLayer * layers;
-            if (destination.Length != wanted)
-            {
-                ThrowHelper.ThrowDestinationLength(nameof(destination), wanted, destination.Length, blocksPerLayer, layers);
-            }
-
-            total = (int)wanted;
-            available = _freeCount;
-            if (available >= total)
-            {
-                _diag?.VerifyPoisonOnTop(this, total);
-                for (int layer = 0; layer < layers; layer++)
-                {
-                    record.Layers[layer].EnsureRoomFor(blocksPerLayer);
-                }
-
-                // Nothing below can fail.
-                for (int layer = 0; layer < layers; layer++)
-                {
-                    PopInto(record, layer, destination.Slice(layer * blocksPerLayer, blocksPerLayer), trace);
-                }
-
-                PublishCounts();
-                capacity = -1;
-            }
-            else
-            {
-                capacity = _freeStack.Length;
-            }
-        }
-
-        return Completed(total, available, capacity, throwOnExhaustion);
-    }
+    /// <summary>Allocates through an open scope into <paramref name="destination"/>: one layer, or every layer (<paramref name="layer"/> -1, <paramref name="blocksPerLayer"/> each).</summary>
+    internal bool ScopeAllocate(OwnerRecord record, int token, int layer, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion) =>
+        AllocateCore(record.Agent, record, token, layer, blocksPerLayer, destination, throwOnExhaustion);
 
     internal void ScopeCommit(OwnerRecord record, int token)
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
+            _guard.ThrowIfClosed();
             ThrowIfScopeEnded(record, token);
+            BlockTable table = _table;
             if (record.BlockCount > 0)
             {
-                OwnerRecord agent = PrepareAgentRecord(record.Agent, out bool isNew);
+                OwnerRecord agent = RentAgentRecord(record.Agent, table, out bool isNew);
                 for (int layer = 0; layer < record.LayerCount; layer++)
                 {
                     agent.Layers[layer].EnsureRoomFor(record.Layers[layer].Count);
                 }
 
+                // Nothing below can fail: the commit is all or nothing.
                 if (isNew)
                 {
-                    RegisterAgent(agent);
+                    _owners.RegisterAgent(agent);
                 }
 
-                // Nothing below can fail: the commit is all or nothing.
                 for (int layer = 0; layer < record.LayerCount; layer++)
                 {
                     ref BlockList target = ref agent.Layers[layer];
-                    int word = OwnerWord(agent.Slot, layer);
+                    int word = table.OwnerWord(agent.Slot, layer);
                     foreach (int id in record.Layers[layer].AsSpan())
                     {
-                        _owner[id] = word;
+                        table.Reassign(id, word);
                         target.AddUnchecked(id);
                     }
                 }
@@ -145,9 +65,8 @@ public sealed partial class BlockPool
                 agent.BlockCount += record.BlockCount;
             }
 
-            UnregisterSlot(record);
-            _openScopes--;
-            RecycleRecord(record);
+            _owners.CloseScope(record);
+            _owners.Recycle(record, table.Layers);
         }
     }
 
@@ -164,20 +83,19 @@ public sealed partial class BlockPool
         bool deferred;
         lock (_gate)
         {
-            if (_disposed || !IsScopeOpen(record, token))
+            if (_guard.IsClosed || !IsScopeOpen(record, token))
             {
                 return; // committed, disposed already, or the pool is gone: nothing to roll back
             }
 
-            UnregisterSlot(record);
-            _openScopes--;
-            (count, deferred) = ReleaseRecord(record);
+            _owners.CloseScope(record);
+            (count, deferred) = DetachRecord(record);
         }
 
         _metrics.RolledBack(count);
         if (deferred)
         {
-            CompleteRecordRelease(record);
+            FinishRelease(new ReleasedBlocks(record), record.Agent, recycle: record);
         }
     }
 
@@ -185,7 +103,7 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            return !_disposed && IsScopeOpen(record, token) ? record.BlockCount : 0;
+            return !_guard.IsClosed && IsScopeOpen(record, token) ? record.BlockCount : 0;
         }
     }
 
@@ -193,7 +111,7 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            return !_disposed && IsScopeOpen(record, token);
+            return !_guard.IsClosed && IsScopeOpen(record, token);
         }
     }
 

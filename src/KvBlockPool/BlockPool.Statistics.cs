@@ -4,26 +4,19 @@ namespace KvBlockPool;
 public sealed partial class BlockPool
 {
     /// <summary>The pool's hard capacity in blocks. Read without the gate.</summary>
-    public int Capacity => (int)(Volatile.Read(ref _counts) >> 32);
+    public int Capacity => _counts.Capacity;
 
-    /// <summary>Blocks on the free stack, ready to hand out. Read without the gate.</summary>
-    public int AvailableBlocks => (int)(uint)Volatile.Read(ref _counts);
+    /// <summary>Blocks on the free stack, ready to hand out (<see cref="BlockPoolStatistics.Available"/>). Read without the gate.</summary>
+    internal int AvailableBlocks => _counts.Available;
 
     /// <summary>Blocks not available: held by agents or open scopes, or being cleared by a <c>Free</c> in progress. Read without the gate.</summary>
-    public int AllocatedBlocks
-    {
-        get
-        {
-            long counts = Volatile.Read(ref _counts);
-            return (int)(counts >> 32) - (int)(uint)counts;
-        }
-    }
+    internal int AllocatedBlocks => _counts.Allocated;
 
     /// <summary>The most blocks ever allocated at once in the current configuration. Read without the gate.</summary>
-    public int HighWaterMark => Volatile.Read(ref _highWater);
+    internal int HighWaterMark => _counts.HighWater;
 
     /// <summary>Agents holding at least one block. Read without the gate.</summary>
-    public int AgentCount => Volatile.Read(ref _agentCount);
+    internal int AgentCount => _counts.Agents;
 
     /// <summary>
     /// The counters at one instant, read without the gate: <see cref="BlockPoolStatistics.Available"/> and
@@ -31,21 +24,5 @@ public sealed partial class BlockPool
     /// <see cref="BlockPoolStatistics.Capacity"/>, and the high-water mark is at least the allocated count.
     /// </summary>
     /// <returns>The statistics.</returns>
-    public BlockPoolStatistics GetStatistics()
-    {
-        long counts = Volatile.Read(ref _counts);
-        int highWater = Volatile.Read(ref _highWater);
-        return ComposeStatistics(counts, highWater, Volatile.Read(ref _agentCount), Spec.BytesPerBlock);
-    }
-
-    /// <summary>Builds the statistics from values read without the gate; separate so tests can feed it any interleaving's reads.</summary>
-    internal static BlockPoolStatistics ComposeStatistics(long counts, int highWater, int agents, int bytesPerBlock)
-    {
-        int capacity = (int)(counts >> 32);
-        int available = (int)(uint)counts;
-        int allocated = capacity - available;
-
-        // A free and a Reconfigure between the two reads reset the mark below what the counts show; never report that.
-        return new BlockPoolStatistics(capacity, available, Math.Max(highWater, allocated), agents, bytesPerBlock);
-    }
+    public BlockPoolStatistics GetStatistics() => _counts.Read(Spec.BytesPerBlock);
 }

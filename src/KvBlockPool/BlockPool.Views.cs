@@ -1,4 +1,4 @@
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool;
 
@@ -13,12 +13,13 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            int layers = _spec.Layers;
+            _guard.ThrowIfClosed();
+            BlockTable table = _table;
+            int layers = table.Layers;
             var starts = new int[layers + 1];
-            if (!_agents.TryGetValue(agent, out OwnerRecord? record))
+            if (!_owners.TryGetAgent(agent, out OwnerRecord? record))
             {
-                return new AgentBlocks(agent, [], [], starts, _stamp);
+                return new AgentBlocks(agent, [], [], starts, table.Stamp);
             }
 
             var ids = new int[record.BlockCount];
@@ -30,13 +31,13 @@ public sealed partial class BlockPool
                 foreach (int id in record.Layers[layer].AsSpan())
                 {
                     ids[at] = id;
-                    generations[at] = _generation[id];
+                    generations[at] = table.GenerationOf(id);
                     at++;
                 }
             }
 
             starts[layers] = at;
-            return new AgentBlocks(agent, ids, generations, starts, _stamp);
+            return new AgentBlocks(agent, ids, generations, starts, table.Stamp);
         }
     }
 
@@ -52,9 +53,9 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            ValidateLayer(layer);
-            if (!_agents.TryGetValue(agent, out OwnerRecord? record))
+            _guard.ThrowIfClosed();
+            ValidateLayer(layer, _table);
+            if (!_owners.TryGetAgent(agent, out OwnerRecord? record))
             {
                 return 0;
             }
@@ -70,16 +71,13 @@ public sealed partial class BlockPool
         }
     }
 
-    /// <summary>Whether the pool holds any block for <paramref name="agent"/>.</summary>
-    /// <param name="agent">The agent.</param>
-    /// <returns><see langword="true"/> if the agent holds at least one block.</returns>
-    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public bool ContainsAgent(AgentId agent)
+    /// <summary>Whether the pool holds any block for <paramref name="agent"/> (<c>GetBlockCount(agent) &gt; 0</c>; kept for tests).</summary>
+    internal bool ContainsAgent(AgentId agent)
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            return _agents.ContainsKey(agent);
+            _guard.ThrowIfClosed();
+            return _owners.TryGetAgent(agent, out _);
         }
     }
 
@@ -91,8 +89,8 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            return _agents.TryGetValue(agent, out OwnerRecord? record) ? record.BlockCount : 0;
+            _guard.ThrowIfClosed();
+            return _owners.TryGetAgent(agent, out OwnerRecord? record) ? record.BlockCount : 0;
         }
     }
 
@@ -106,9 +104,9 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
-            ValidateLayer(layer);
-            return _agents.TryGetValue(agent, out OwnerRecord? record) ? record.Layers[layer].Count : 0;
+            _guard.ThrowIfClosed();
+            ValidateLayer(layer, _table);
+            return _owners.TryGetAgent(agent, out OwnerRecord? record) ? record.Layers[layer].Count : 0;
         }
     }
 
@@ -119,15 +117,15 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            ThrowIfDisposed();
+            _guard.ThrowIfClosed();
             return CountsByAgent();
         }
     }
 
     private Dictionary<AgentId, int> CountsByAgent()
     {
-        var counts = new Dictionary<AgentId, int>(_agents.Count);
-        foreach (KeyValuePair<AgentId, OwnerRecord> pair in _agents)
+        var counts = new Dictionary<AgentId, int>(_owners.AgentCount);
+        foreach (KeyValuePair<AgentId, OwnerRecord> pair in _owners)
         {
             counts[pair.Key] = pair.Value.BlockCount;
         }

@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using KvBlockPool.Internal;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
+using KvBlockPool.Core;
+using KvBlockPool.Observability;
+using KvBlockPool.Scrubbing;
 
 namespace KvBlockPool;
 
@@ -26,52 +24,21 @@ namespace KvBlockPool;
 /// </remarks>
 public sealed partial class BlockPool : IDisposable
 {
-    // _owner values that are not an owner-record slot.
-    private const int NoOwner = -1;     // on the free stack
-    private const int Releasing = -2;   // detached by a Free, being cleared outside the gate
-    private const int Marked = -3;      // transient, inside one Free's validation
-
-    private static int s_lastStamp;
+    // The pool holds the gate and its components; each component owns its state and takes no lock of its own.
 
     /// <summary>The one gate. A plain object with <c>lock</c> (Monitor), which systematic tests can control.</summary>
     private readonly object _gate = new();
     private readonly BlockPoolOptions _options;
     private readonly INativeAllocator _allocator;
-    private readonly ILogger _logger;
+    private readonly PoolLog _log;
     private readonly BlockPoolMetrics _metrics;
-    private readonly bool _diagnostics;
-    private readonly BlockClearMode _clearMode;
-    private readonly string _name;
+    private readonly PublishedCounts _counts = new();
+    private readonly OwnerTable _owners;
+    private readonly AccessGuard _guard;
 
-    private readonly Dictionary<AgentId, OwnerRecord> _agents = [];
-    private readonly Stack<OwnerRecord> _spareRecords = new();
-    private OwnerRecord?[] _records = new OwnerRecord?[16];
-    private int[] _freeSlots = new int[16];
-    private int _freeSlotCount;
-    private int _slotHigh;
-
-    // Everything below describes the current configuration and is replaced as a whole by Reconfigure.
-    private KvCacheSpec _spec;
-    private NativeSlabs _slabs;
-    private int _stamp;
-    private uint[] _generation;   // even: free; odd: allocated. A handle is live iff its generation equals this.
-    private int[] _owner;         // owner word: (slot << _layerBits) | layer, or NoOwner / Releasing / Marked
-    private int[] _freeStack;
-    private int _freeCount;
-    private BlockDiagnostics? _diag;
-    private int _layerBits;       // low bits of an owner word that hold the block's layer
-    private int _ownerSlotLimit;  // owner slots that fit above the layer bits of a non-negative int
-
-    // Read without the gate: capacity in the high half, available in the low half, so one read is consistent.
-    private long _counts;
-    private int _highWater;
-    private int _agentCount;
-    private long _nativeBytes;
-
-    private int _openScopes;
-    private int _releasesInFlight;
-    private int _freeEpoch;
-    private volatile bool _disposed;
+    /// <summary>The current configuration; <see cref="Reconfigure"/> swaps it (with the scrubber sized for it) as one step under the gate.</summary>
+    private BlockTable _table;
+    private BlockScrubber _scrubber;
 
     /// <summary>Creates a pool and allocates all of its native memory.</summary>
     /// <param name="options">The spec, the capacity and the optional settings; validated here.</param>
@@ -92,47 +59,54 @@ public sealed partial class BlockPool : IDisposable
             throw new ArgumentException($"BlockPoolOptions.ClearMode {options.ClearMode} is not defined. Use ZeroOnFree or None.", nameof(options));
         }
 
+        bool diagnostics = options.ResolveDiagnostics();
+        BlockLayout layout = BlockLayout.Resolve(options, spec, diagnostics);
+        Name = string.IsNullOrWhiteSpace(options.Name) ? "default" : options.Name;
+        ClearMode = options.ClearMode;
+        DiagnosticsEnabled = diagnostics;
         _options = options;
         _allocator = allocator;
-        _diagnostics = options.ResolveDiagnostics();
-        _clearMode = options.ClearMode;
-        _name = string.IsNullOrWhiteSpace(options.Name) ? "default" : options.Name;
-        BlockLayout layout = BlockLayout.Resolve(options, spec, _diagnostics);
 
-        _spec = spec;
-        _slabs = AllocateSlabs(layout);
-        _stamp = NextStamp();
-        (_generation, _owner, _freeStack) = CreateBlockState(layout.Capacity);
-        _freeCount = layout.Capacity;
-        _diag = _diagnostics ? new BlockDiagnostics(layout.Capacity) : null;
-        (_layerBits, _ownerSlotLimit) = OwnerWordShape(spec.Layers);
-        _nativeBytes = layout.TotalBytes;
-        PublishCounts();
-
-        _logger = options.LoggerFactory?.CreateLogger<BlockPool>() ?? (ILogger)NullLogger<BlockPool>.Instance;
-        _metrics = new BlockPoolMetrics(this, options.MeterFactory, _name);
+        // Everything that can fail without native memory comes first; the slabs come last, and if anything after
+        // them throws they are freed before the exception leaves (not left to a finalizer).
+        _log = options.LoggerFactory is { } factory ? new PoolLog(factory.CreateLogger(typeof(BlockPool).FullName!), Name) : PoolLog.Silent(Name);
+        _owners = new OwnerTable(_counts);
+        _guard = new AccessGuard(_gate);
+        _scrubber = BlockScrubber.Create(options.ClearMode, diagnostics, layout.Capacity, _log);
+        _table = CreateTable(spec, layout, _scrubber);
+        try
+        {
+            _counts.NativeBytes = layout.TotalBytes;
+            _counts.Publish(_table.Capacity, _table.FreeCount);
+            _metrics = new BlockPoolMetrics(this, options.MeterFactory, Name);
+        }
+        catch
+        {
+            _table.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The pool's name, from <see cref="BlockPoolOptions.Name"/>.</summary>
-    public string Name => _name;
+    public string Name { get; }
 
     /// <summary>The current spec (it changes only through <see cref="Reconfigure"/>).</summary>
-    public KvCacheSpec Spec => Volatile.Read(ref _spec);
+    public KvCacheSpec Spec => Volatile.Read(ref _table).Spec;
 
     /// <summary>What happens to freed blocks' bytes.</summary>
-    public BlockClearMode ClearMode => _clearMode;
+    public BlockClearMode ClearMode { get; }
 
     /// <summary>Whether diagnostics mode (poison, guard bytes, allocation stacks) is on.</summary>
-    public bool DiagnosticsEnabled => _diagnostics;
+    public bool DiagnosticsEnabled { get; }
 
-    /// <summary>Native bytes this pool holds: every slab, with alignment padding and guard bytes.</summary>
-    public long NativeBytes => Interlocked.Read(ref _nativeBytes);
+    /// <summary>Native bytes this pool holds: every slab, with alignment padding and guard bytes; 0 once disposed.</summary>
+    public long NativeBytes => _counts.NativeBytes;
 
-    /// <summary>Native bytes held by all live pools in this process; falls back to its earlier value when every pool is disposed.</summary>
+    /// <summary>Native bytes held by all live pools in this process.</summary>
     public static long LiveNativeBytes => NativeSlabs.LiveBytes;
 
     /// <summary>Whether <see cref="Dispose"/> has been called.</summary>
-    public bool IsDisposed => _disposed;
+    public bool IsDisposed => _guard.IsClosed;
 
     /// <summary>What was still allocated when the pool was disposed, or <see langword="null"/> if it was not disposed or nothing was outstanding.</summary>
     public BlockLeakReport? LeakReport { get; private set; }
@@ -148,183 +122,63 @@ public sealed partial class BlockPool : IDisposable
         BlockLeakReport? report;
         lock (_gate)
         {
-            if (_disposed)
+            if (_guard.IsClosed)
             {
                 return;
             }
 
-            _disposed = true;
-            while (_releasesInFlight > 0 || _dataAccessesInFlight > 0)
-            {
-                Monitor.Wait(_gate);
-            }
-
-            report = BuildLeakReport();
+            _guard.CloseAndDrain();
+            report = LeakReportBuilder.Build(Name, _table, _owners, _scrubber);
             LeakReport = report;
-            _agents.Clear();
-            _agentCount = 0;
-            _slabs.Dispose();
-            Interlocked.Exchange(ref _nativeBytes, 0);
+            _owners.Clear();
+            _table.Dispose();
+            _counts.NativeBytes = 0;
         }
 
         if (report is not null)
         {
-            Log.PoolDisposedWithLeaks(_logger, _name, report.TotalBlocks, report.ToString());
+            _log.DisposedWithLeaks(report);
         }
 
         _metrics.Dispose();
     }
 
-    private static int NextStamp()
+    /// <summary>Allocates the slabs of a configuration and builds its table; nothing is left allocated if it throws.</summary>
+    private BlockTable CreateTable(KvCacheSpec spec, BlockLayout layout, BlockScrubber scrubber)
     {
-        int stamp;
-        do
+        NativeSlabs slabs = NativeSlabs.Allocate(layout, _allocator, scrubber.SlabFill, DiagnosticScrubber.GuardByte);
+        try
         {
-            stamp = Interlocked.Increment(ref s_lastStamp);
+            return new BlockTable(spec, slabs);
         }
-        while (stamp == 0); // 0 is the stamp of default(KvBlock)
-        return stamp;
-    }
-
-    private static (uint[] Generation, int[] Owner, int[] FreeStack) CreateBlockState(int capacity)
-    {
-        var generation = new uint[capacity];
-        var owner = new int[capacity];
-        var freeStack = new int[capacity];
-        Array.Fill(owner, NoOwner);
-
-        // Lowest ids on top, so a fresh pool hands out 0, 1, 2, ... (easy to read in tests and dumps).
-        for (int i = 0; i < capacity; i++)
+        catch
         {
-            freeStack[i] = capacity - 1 - i;
-        }
-
-        return (generation, owner, freeStack);
-    }
-
-    private NativeSlabs AllocateSlabs(BlockLayout layout)
-    {
-        byte? fill = _diagnostics ? BlockDiagnostics.PoisonByte : _clearMode == BlockClearMode.ZeroOnFree ? (byte)0 : null;
-        return NativeSlabs.Allocate(layout, _allocator, fill, BlockDiagnostics.GuardByte);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ThrowIfDisposed()
-    {
-        if (_disposed)
-        {
-            ThrowHelper.ThrowPoolDisposed();
+            slabs.Dispose();
+            throw;
         }
     }
 
-    /// <summary>Publishes capacity and available count for lock-free readers. Call under the gate after every change to <see cref="_freeCount"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PublishCounts()
+    private static void ValidateLayer(int layer, BlockTable table)
     {
-        int capacity = _freeStack.Length;
-        int allocated = capacity - _freeCount;
-        if (allocated > _highWater)
+        if ((uint)layer >= (uint)table.Layers)
         {
-            // Written before the counts so that a reader who sees the counts also sees a high-water mark at least as high.
-            Volatile.Write(ref _highWater, allocated);
+            ThrowHelper.ThrowLayerOutOfRange(layer, table.Layers);
         }
-
-        Volatile.Write(ref _counts, ((long)capacity << 32) | (uint)_freeCount);
     }
 
-    /// <summary>
-    /// How an owner word splits for <paramref name="layers"/> layers: the layer in the fewest low bits that hold
-    /// every layer, the owner slot above them, the sign bit left for the sentinels. Packing the layer into the
-    /// owner word keeps the per-block bookkeeping at 16 bytes (see docs/design.md) while letting free and data
-    /// access reject a handle that names the wrong layer.
-    /// </summary>
-    private static (int LayerBits, int SlotLimit) OwnerWordShape(int layers)
+    /// <summary>Publishes the counts of the current table. Call under the gate after every change to the free stack.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PublishCounts(BlockTable table) => _counts.Publish(table.Capacity, table.FreeCount);
+
+    /// <summary>Refuses a new owner (agent or scope) when every owner slot is taken; call before anything changes.</summary>
+    private void ThrowIfOwnerTableFull(BlockTable table)
     {
-        int bits = layers == 1 ? 0 : BitOperations.Log2((uint)(layers - 1)) + 1;
-        return (bits, bits == 0 ? int.MaxValue : 1 << (31 - bits));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int OwnerWord(int slot, int layer) => (slot << _layerBits) | layer;
-
-    /// <summary>The slot of an owner word; negative for the sentinels.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int SlotOf(int word) => word >> _layerBits;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int LayerOf(int word) => word & ((1 << _layerBits) - 1);
-
-    /// <summary>
-    /// Refuses a new owner (agent or scope) when every slot an owner word can name is taken. Unreachable in
-    /// practice (each owner record takes about 20 bytes per layer, so the limit is about 32 GiB of records),
-    /// but checked so that a slot can never overflow into the layer bits. Call before anything changes.
-    /// </summary>
-    private void ThrowIfOwnerTableFull()
-    {
-        if (_freeSlotCount == 0 && _slotHigh >= _ownerSlotLimit)
+        if (_owners.IsFull(table.OwnerSlotLimit))
         {
             throw new KvBlockPoolException(string.Create(
                 CultureInfo.InvariantCulture,
-                $"Pool '{_name}' already has {_slotHigh} owners (agents holding blocks and open allocation scopes), the most it can track with {_spec.Layers} layers. Release agents or end scopes first. Nothing changed."));
+                $"Pool '{Name}' already has {_owners.SlotHigh} owners (agents holding blocks and open allocation scopes), the most it can track with {table.Layers} layers. Release agents or end scopes first. Nothing changed."));
         }
     }
-
-    private int RegisterSlot(OwnerRecord record)
-    {
-        int slot;
-        if (_freeSlotCount > 0)
-        {
-            slot = _freeSlots[--_freeSlotCount];
-        }
-        else
-        {
-            if (_slotHigh == _records.Length)
-            {
-                Array.Resize(ref _records, _records.Length * 2);
-                Array.Resize(ref _freeSlots, _records.Length);
-            }
-
-            slot = _slotHigh++;
-        }
-
-        _records[slot] = record;
-        record.Slot = slot;
-        return slot;
-    }
-
-    private void UnregisterSlot(OwnerRecord record)
-    {
-        Debug.Assert(record.Slot >= 0 && _records[record.Slot] == record, "record is registered");
-        _records[record.Slot] = null;
-        _freeSlots[_freeSlotCount++] = record.Slot;
-        record.Slot = -1;
-    }
-
-    private OwnerRecord RentRecord()
-    {
-        int layers = _spec.Layers;
-        while (_spareRecords.Count > 0)
-        {
-            OwnerRecord spare = _spareRecords.Pop();
-            if (spare.LayerCount == layers)
-            {
-                return spare;
-            }
-        }
-
-        return new OwnerRecord(layers);
-    }
-
-    private void RecycleRecord(OwnerRecord record)
-    {
-        bool sameShape = record.LayerCount == _spec.Layers;
-        record.Reset();
-        if (sameShape && _spareRecords.Count < MaxSpareRecords)
-        {
-            _spareRecords.Push(record);
-        }
-    }
-
-    /// <summary>How many retired owner records are kept for reuse (enough for the agents of a busy host).</summary>
-    private const int MaxSpareRecords = 1024;
 }

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using BenchmarkDotNet.Attributes;
 
 namespace KvBlockPool.Benchmarks.Lifecycle;

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
@@ -88,8 +89,9 @@ internal static class Simulation
             totals.Add(worker.Stats);
         }
 
-        int peak = pool.HighWaterMark;
-        int leaked = pool.AllocatedBlocks;
+        BlockPoolStatistics final = pool.GetStatistics();
+        int peak = final.HighWaterMark;
+        int leaked = final.Allocated;
         CheckEmpty(pool, manager, failures);
         manager.Dispose();
         if (manager.LiveAgentsAtDispose is { Count: > 0 } live)
@@ -134,9 +136,10 @@ internal static class Simulation
 
     private static void CheckEmpty(BlockPool pool, AgentCacheManager manager, ConcurrentQueue<string> failures)
     {
-        if (pool.AllocatedBlocks != 0 || pool.AgentCount != 0)
+        BlockPoolStatistics stats = pool.GetStatistics();
+        if (stats.Allocated != 0 || stats.Agents != 0)
         {
-            failures.Enqueue($"after every agent was released the pool still has {pool.AllocatedBlocks} block(s) allocated to {pool.AgentCount} agent(s).");
+            failures.Enqueue($"after every agent was released the pool still has {stats.Allocated} block(s) allocated to {stats.Agents} agent(s).");
         }
 
         if (manager.AgentCount != 0 || manager.TotalBlocks != 0 || manager.TotalTokens != 0)

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
@@ -212,7 +213,7 @@ internal sealed class SimulationWorker
 
         Stats.Record(OperationKind.AbortedAdmission, Elapsed(started));
         Stats.RolledBack++;
-        if (_pool.ContainsAgent(agent))
+        if (_pool.GetBlockCount(agent) > 0)
         {
             _failures.Enqueue($"{agent}'s abandoned prefill left blocks behind after its scope rolled back.");
         }

@@ -11,7 +11,7 @@ public sealed class AgentPinnedException : KvBlockPoolException
     /// <param name="agent">The pinned agent.</param>
     /// <param name="pins">How many pins the agent held when the free was refused.</param>
     /// <param name="message">What was refused and what to do.</param>
-    public AgentPinnedException(AgentId agent, int pins, string message)
+    internal AgentPinnedException(AgentId agent, int pins, string message)
         : base(message)
     {
         Agent = agent;

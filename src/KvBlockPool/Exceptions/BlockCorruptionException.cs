@@ -1,15 +1,5 @@
 namespace KvBlockPool;
 
-/// <summary>What diagnostics mode found wrong with a block's memory.</summary>
-public enum BlockCorruptionKind
-{
-    /// <summary>A freed block's poison pattern was overwritten: something wrote to it after it was freed.</summary>
-    WriteAfterFree = 0,
-
-    /// <summary>The guard bytes after a block were overwritten: something wrote past the block's end.</summary>
-    Overrun = 1,
-}
-
 /// <summary>
 /// Diagnostics mode found a block's memory corrupted. For <see cref="BlockCorruptionKind.WriteAfterFree"/>,
 /// found when the block was about to be handed out, the allocation was refused and nothing changed (the block
@@ -25,7 +15,7 @@ public sealed class BlockCorruptionException : KvBlockPoolException
     /// <param name="layer">The owner's layer for the block.</param>
     /// <param name="byteOffset">Offset of the first corrupted byte from the block's start.</param>
     /// <param name="message">The full report.</param>
-    public BlockCorruptionException(BlockCorruptionKind kind, int blockId, AgentId owner, int layer, int byteOffset, string message)
+    internal BlockCorruptionException(BlockCorruptionKind kind, int blockId, AgentId owner, int layer, int byteOffset, string message)
         : base(message)
     {
         Kind = kind;

@@ -9,7 +9,7 @@ public sealed class BlockPoolExhaustedException : KvBlockPoolException
     /// <param name="requested">Blocks the call asked for.</param>
     /// <param name="available">Blocks that were available when it was refused.</param>
     /// <param name="capacity">The pool's capacity.</param>
-    public BlockPoolExhaustedException(int requested, int available, int capacity)
+    internal BlockPoolExhaustedException(int requested, int available, int capacity)
         : base(string.Create(
             CultureInfo.InvariantCulture,
             $"Cannot allocate {requested} block(s): only {available} of {capacity} are available. Nothing was allocated. Free blocks (or release agents) and retry, use a Try method to handle exhaustion without an exception, or give the pool a larger capacity."))

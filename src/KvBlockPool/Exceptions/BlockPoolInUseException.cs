@@ -6,7 +6,7 @@ public sealed class BlockPoolInUseException : KvBlockPoolException
     /// <summary>Creates the exception.</summary>
     /// <param name="message">What went wrong, naming the holders.</param>
     /// <param name="outstandingByAgent">Blocks each agent still holds.</param>
-    public BlockPoolInUseException(string message, IReadOnlyDictionary<AgentId, int> outstandingByAgent)
+    internal BlockPoolInUseException(string message, IReadOnlyDictionary<AgentId, int> outstandingByAgent)
         : base(message)
     {
         OutstandingByAgent = outstandingByAgent;

@@ -4,13 +4,13 @@ namespace KvBlockPool;
 public class KvBlockPoolException : Exception
 {
     /// <summary>Creates the exception.</summary>
-    public KvBlockPoolException()
+    internal KvBlockPoolException()
     {
     }
 
     /// <summary>Creates the exception with a message.</summary>
     /// <param name="message">What went wrong and what to do.</param>
-    public KvBlockPoolException(string message)
+    internal KvBlockPoolException(string message)
         : base(message)
     {
     }
@@ -18,7 +18,7 @@ public class KvBlockPoolException : Exception
     /// <summary>Creates the exception with a message and a cause.</summary>
     /// <param name="message">What went wrong and what to do.</param>
     /// <param name="innerException">The cause.</param>
-    public KvBlockPoolException(string message, Exception innerException)
+    internal KvBlockPoolException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

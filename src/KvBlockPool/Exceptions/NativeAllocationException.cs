@@ -10,7 +10,7 @@ public sealed class NativeAllocationException : KvBlockPoolException
     /// <param name="message">What was asked and what failed.</param>
     /// <param name="requestedBytes">Total native bytes the pool asked for.</param>
     /// <param name="innerException">The allocator's failure, if any.</param>
-    public NativeAllocationException(string message, long requestedBytes, Exception? innerException)
+    internal NativeAllocationException(string message, long requestedBytes, Exception? innerException)
         : base(message, innerException!)
     {
         RequestedBytes = requestedBytes;

@@ -1,4 +1,4 @@
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Lifecycle;
 
 /// <summary>
 /// The lifecycle layer's bookkeeping for one agent: its token count and the handles of its blocks, the same

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace KvBlockPool;
+namespace KvBlockPool.Lifecycle;
 
 /// <summary>What the lifecycle layer knows about one admitted agent, at one instant.</summary>
 public readonly struct AgentCacheInfo : IEquatable<AgentCacheInfo>

@@ -1,7 +1,6 @@
 using System.Globalization;
-using KvBlockPool.Internal;
 
-namespace KvBlockPool;
+namespace KvBlockPool.Lifecycle;
 
 /// <content>Admitting an agent with its prompt: blocks on every layer in one atomic pool call.</content>
 public sealed partial class AgentCacheManager

@@ -1,7 +1,6 @@
 using System.Globalization;
-using KvBlockPool.Internal;
 
-namespace KvBlockPool;
+namespace KvBlockPool.Lifecycle;
 
 /// <content>Growing an agent's cache while it decodes, and cutting it back.</content>
 public sealed partial class AgentCacheManager

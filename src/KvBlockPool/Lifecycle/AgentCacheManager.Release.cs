@@ -1,6 +1,5 @@
-using KvBlockPool.Internal;
 
-namespace KvBlockPool;
+namespace KvBlockPool.Lifecycle;
 
 /// <content>Releasing an agent: every block it holds goes back to the pool. Unknown ids are never skipped silently.</content>
 public sealed partial class AgentCacheManager

@@ -1,11 +1,10 @@
 using System.Globalization;
 using System.Text;
-using KvBlockPool.Internal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.ObjectPool;
 
-namespace KvBlockPool;
+namespace KvBlockPool.Lifecycle;
 
 /// <summary>
 /// The inference host's view of a <see cref="BlockPool"/>: agents (sequences) whose caches grow token by token.

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.ObjectPool;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Lifecycle;
 
 /// <summary>Creates agent records shaped for the pool's current spec and resets them when they come back.</summary>
 internal sealed class AgentCachePolicy(BlockPool pool) : PooledObjectPolicy<AgentCache>

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Lifecycle;
 
 /// <summary>The lifecycle layer's log messages. Logged outside every lock.</summary>
 internal static partial class LifecycleLog

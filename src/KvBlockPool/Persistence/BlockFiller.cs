@@ -1,3 +1,5 @@
+using KvBlockPool.Core;
+
 namespace KvBlockPool.Persistence;
 
 /// <summary>
@@ -35,7 +37,11 @@ internal sealed unsafe class BlockFiller(BlockPool pool, KvBlock[] blocks, int b
         for (int done = 0; done < length;)
         {
             int n = Math.Min(bytesPerBlock - _offset, length - done);
-            pool.FillBlock(blocks[_index], _offset, data + done, n, _hash);
+            using (BlockAccess access = pool.BeginDataAccess(blocks[_index], _offset, n))
+            {
+                _hash.CopyAndAppend(data + done, access.Pointer, n);
+            }
+
             done += n;
             _offset += n;
             if (_offset == bytesPerBlock)

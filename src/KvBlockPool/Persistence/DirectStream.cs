@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool.Persistence;
 
@@ -48,13 +48,19 @@ internal static class DirectStream
                 cancellationToken.ThrowIfCancellationRequested();
                 if (bytesPerBlock <= ChunkBytes)
                 {
-                    blocks = blocks[pin.WriteRunTo(blocks, ChunkBytes, writer, hash)..];
+                    using (BlockAccess run = pin.BeginContiguousAccess(blocks, ChunkBytes))
+                    {
+                        HashAndWrite(run, writer, hash);
+                        blocks = blocks[run.BlockCount..];
+                    }
+
                     continue;
                 }
 
                 for (int offset = 0; offset < bytesPerBlock; offset += ChunkBytes)
                 {
-                    pin.WriteTo(blocks[0], offset, Math.Min(ChunkBytes, bytesPerBlock - offset), writer, hash);
+                    using BlockAccess part = pin.BeginAccess(blocks[0], offset, Math.Min(ChunkBytes, bytesPerBlock - offset));
+                    HashAndWrite(part, writer, hash);
                 }
 
                 blocks = blocks[1..];
@@ -88,7 +94,13 @@ internal static class DirectStream
                 cancellationToken.ThrowIfCancellationRequested();
                 if (bytesPerBlock <= ChunkBytes)
                 {
-                    int taken = pool.ReadRunFrom(blocks.AsSpan(next, end - next), ChunkBytes, source, hash, out int read);
+                    int taken, read;
+                    using (BlockAccess run = pool.BeginContiguousAccess(blocks.AsSpan(next, end - next), ChunkBytes))
+                    {
+                        read = ReadAndHash(source, run, hash);
+                        taken = run.BlockCount;
+                    }
+
                     position += read;
                     if (read < taken * bytesPerBlock)
                     {
@@ -102,7 +114,12 @@ internal static class DirectStream
                 for (int offset = 0; offset < bytesPerBlock; offset += ChunkBytes)
                 {
                     int wanted = Math.Min(ChunkBytes, bytesPerBlock - offset);
-                    int read = pool.ReadBlockFrom(blocks[next], offset, wanted, source, hash);
+                    int read;
+                    using (BlockAccess part = pool.BeginDataAccess(blocks[next], offset, wanted))
+                    {
+                        read = ReadAndHash(source, part, hash);
+                    }
+
                     position += read;
                     if (read < wanted)
                     {
@@ -166,4 +183,25 @@ internal static class DirectStream
         KvCacheFormatError.TrailingData,
         position,
         KvCacheFormat.Invariant($"{extra} byte(s) follow the end of the saved cache at offset {position}; a saved cache is exactly as long as its header says. The file is damaged or was concatenated with something else."));
+
+    /// <summary>
+    /// Hashes leased block memory, then writes it: hashing first lets the write copy from cache rather than from
+    /// memory. The lease holds off the pool's Dispose for the length of the write, so only streams whose writes
+    /// cannot stall (regular files, memory) come here.
+    /// </summary>
+    private static void HashAndWrite(BlockAccess access, PageAlignedWriter writer, XxHash3 hash)
+    {
+        Span<byte> bytes = access.Span;
+        hash.Append(bytes);
+        writer.Write(bytes);
+    }
+
+    /// <summary>Reads straight into leased block memory and hashes what arrived while it is still in cache; returns its count (short only at the end of the source).</summary>
+    private static int ReadAndHash(Stream source, BlockAccess access, XxHash3 hash)
+    {
+        Span<byte> bytes = access.Span;
+        int read = source.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+        hash.Append(bytes[..read]);
+        return read;
+    }
 }

@@ -17,7 +17,7 @@ public class KvCacheFormatException : IOException
     /// <param name="reason">Which check failed.</param>
     /// <param name="offset">Byte offset from the start of the saved cache where the problem was found.</param>
     /// <param name="message">What is wrong and what it means.</param>
-    public KvCacheFormatException(KvCacheFormatError reason, long offset, string message)
+    internal KvCacheFormatException(KvCacheFormatError reason, long offset, string message)
         : base(message)
     {
         Reason = reason;

@@ -10,7 +10,7 @@ public sealed class KvCacheSpecMismatchException : KvCacheFormatException
     /// <param name="savedSpec">The spec recorded in the saved cache.</param>
     /// <param name="poolSpec">The spec of the pool it was to be restored into.</param>
     /// <param name="message">What is wrong, naming both specs.</param>
-    public KvCacheSpecMismatchException(KvCacheSpec savedSpec, KvCacheSpec poolSpec, string message)
+    internal KvCacheSpecMismatchException(KvCacheSpec savedSpec, KvCacheSpec poolSpec, string message)
         : base(KvCacheFormatError.SpecMismatch, 0, message)
     {
         SavedSpec = savedSpec;

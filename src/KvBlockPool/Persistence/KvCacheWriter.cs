@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.IO.Pipelines;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool.Persistence;
 
@@ -136,7 +136,11 @@ public static class KvCacheWriter
         int wanted = Math.Min(remaining, ChunkBytes);
         Span<byte> buffer = destination.GetSpan(wanted);
         Span<byte> chunk = buffer[..Math.Min(wanted, buffer.Length)];
-        pin.CopyFrom(block, offset, chunk);
+        using (BlockAccess access = pin.BeginAccess(block, offset, chunk.Length))
+        {
+            access.Span.CopyTo(chunk);
+        }
+
         hash.Append(chunk);
         destination.Advance(chunk.Length);
         return chunk.Length;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool.Persistence;
 

@@ -8,7 +8,7 @@ namespace KvBlockPool.SystematicTests.Harness;
 /// Dispose or Reconfigure already freed) is found by <see cref="CheckFreedSlabsUntouched"/> instead of
 /// corrupting the heap somewhere else. Double frees and frees of unknown pointers fail at once.
 /// </summary>
-internal sealed unsafe class QuarantineAllocator : KvBlockPool.Internal.INativeAllocator, IDisposable
+internal sealed unsafe class QuarantineAllocator : KvBlockPool.Core.INativeAllocator, IDisposable
 {
     public const byte FreedPattern = 0xDB;
 

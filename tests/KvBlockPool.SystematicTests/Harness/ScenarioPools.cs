@@ -1,4 +1,4 @@
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool.SystematicTests.Harness;
 

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using KvBlockPool.SystematicTests.Harness;
 
 namespace KvBlockPool.SystematicTests.Scenarios;

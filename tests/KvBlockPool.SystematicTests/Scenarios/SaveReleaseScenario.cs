@@ -82,7 +82,7 @@ public sealed class SaveReleaseScenario(ITestOutputHelper output) : SystematicTe
     /// <summary>Saves as <c>KvCacheWriter</c> does: pin (or find nothing if the release came first), copy, unpin.</summary>
     private static async Task<string?> SavePinnedAsync(BlockPool pool, AgentId agent, int blockBytes)
     {
-        Internal.AgentPin pin;
+        AgentPin pin;
         try
         {
             pin = pool.Pin(agent);
@@ -139,28 +139,16 @@ public sealed class SaveReleaseScenario(ITestOutputHelper output) : SystematicTe
     }
 
     /// <summary>
-    /// <c>CopyFromBlock</c>'s steps, with a scheduling point between the check under the gate and the copy outside
+    /// A data access's steps, with a scheduling point between the check under the gate and the copy outside
     /// it: a thread can be preempted exactly there, and the copy itself is plain memory that Coyote cannot
     /// interleave with, so the point is made explicit for it to explore.
     /// </summary>
     private static async Task CopyWithPreemptionAsync(BlockPool pool, KvBlock block, byte[] destination)
     {
-        nint address = BeginCopy(pool, block, destination.Length);
-        try
-        {
-            await Task.Yield();
-            FinishCopy(address, destination);
-        }
-        finally
-        {
-            pool.EndDataAccess();
-        }
+        using KvBlockPool.Core.BlockAccess access = pool.BeginDataAccess(block, 0, destination.Length);
+        await Task.Yield();
+        access.Span.CopyTo(destination);
     }
-
-    private static unsafe nint BeginCopy(BlockPool pool, KvBlock block, int length) => (nint)pool.BeginDataAccess(block, 0, length);
-
-    private static unsafe void FinishCopy(nint address, byte[] destination) =>
-        new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
 
     private static string? CheckSavedBytes(KvBlock block, byte[] copied)
     {

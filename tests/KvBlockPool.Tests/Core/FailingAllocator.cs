@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool.Tests.Core;
 

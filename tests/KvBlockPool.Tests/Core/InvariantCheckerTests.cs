@@ -1,5 +1,5 @@
 using System.Reflection;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 
 namespace KvBlockPool.Tests.Core;
 

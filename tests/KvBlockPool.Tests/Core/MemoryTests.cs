@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Core;

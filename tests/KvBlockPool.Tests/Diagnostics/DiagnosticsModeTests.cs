@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using System.Runtime.CompilerServices;
 using KvBlockPool.Tests.Lifecycle;
 using Microsoft.Extensions.Logging;

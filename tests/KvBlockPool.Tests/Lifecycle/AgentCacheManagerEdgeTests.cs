@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 namespace KvBlockPool.Tests.Lifecycle;
 
 public sealed class AgentCacheManagerEdgeTests

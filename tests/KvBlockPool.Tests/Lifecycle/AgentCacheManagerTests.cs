@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using Microsoft.Extensions.Logging;
 
 namespace KvBlockPool.Tests.Lifecycle;

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Lifecycle;

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using System.Diagnostics.Metrics;
 using KvBlockPool.Tests.Lifecycle;
 

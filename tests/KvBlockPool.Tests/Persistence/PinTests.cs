@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using KvBlockPool.Core;
 using KvBlockPool.Persistence;
 
 namespace KvBlockPool.Tests.Persistence;
@@ -55,7 +56,7 @@ public sealed class PinTests
         first.Dispose();
         first.Dispose();
         Assert.Equal(1, pool.GetPinCount(Agent));
-        Assert.Throws<ObjectDisposedException>(() => first.CopyFrom(first.GetBlock(0, 0), 0, new byte[4]));
+        Assert.Throws<ObjectDisposedException>(() => first.BeginAccess(first.GetBlock(0, 0), 0, 4));
     }
 
     [Fact]
@@ -115,14 +116,10 @@ public sealed class PinTests
         // A copier holds a data access open (the counted section every save and restore copy runs in).
         var copier = new Thread(() =>
         {
-            unsafe
-            {
-                _ = pool.BeginDataAccess(block, 0, 16);
-            }
-
+            BlockAccess access = pool.BeginDataAccess(block, 0, 16);
             inCopy.Set();
             letGo.Wait();
-            pool.EndDataAccess();
+            access.Dispose();
         });
         copier.Start();
         inCopy.Wait();
@@ -137,7 +134,7 @@ public sealed class PinTests
         copier.Join();
         Assert.True(pool.IsDisposed);
         Assert.Equal(0, pool.NativeBytes);
-        Assert.Throws<ObjectDisposedException>(() => pool.CopyFromBlock(block, 0, new byte[16]));
+        Assert.Throws<ObjectDisposedException>(() => pool.BeginDataAccess(block, 0, 16));
     }
 
     [Fact]
@@ -265,31 +262,36 @@ public sealed class PinTests
     }
 
     [Fact]
-    public unsafe void A_fill_outside_its_block_is_refused_and_counts_no_data_access()
+    public void An_access_outside_its_block_is_refused_and_counts_no_data_access()
     {
         using BlockPool pool = PersistenceKit.NewPool();
         PersistenceKit.Fill(pool, Agent, seed: 31, 1, 0, 0);
         KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(0, 0);
-        byte* source = stackalloc byte[16];
-        var hash = new CopyingXxHash3();
 
-        Assert.Throws<ArgumentOutOfRangeException>(() => pool.FillBlock(block, pool.Spec.BytesPerBlock - 8, source, 16, hash));
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.BeginDataAccess(block, pool.Spec.BytesPerBlock - 8, 16));
+        Assert.Equal(0, pool.DataAccessesInFlight);
         Assert.Null(pool.FindInvariantViolation());
         pool.Dispose();
         Assert.Null(pool.FindInvariantViolation()); // "data accesses in flight after dispose" if the refused fill had counted one
     }
 
     [Fact]
-    public void A_run_that_meets_a_freed_block_ends_the_accesses_it_began()
+    public void A_run_that_meets_a_freed_block_ends_before_it_and_the_next_run_refuses_it()
     {
         using BlockPool pool = PersistenceKit.NewPool();
         KvBlock[] blocks = pool.Allocate(Agent, 0, 3);
         pool.Free(Agent, blocks[1]);
 
-        // A memory stream restore gathers contiguous blocks into one read; a stale handle in the run must not leave
-        // the accesses already begun counted, or Dispose would wait for them forever.
-        using var source = new MemoryStream(new byte[3 * pool.Spec.BytesPerBlock]);
-        Assert.ThrowsAny<InvalidBlockHandleException>(() => pool.ReadRunFrom(blocks, 1024 * 1024, source, new System.IO.Hashing.XxHash3(), out _));
+        // A memory stream restore gathers contiguous blocks into one read; a stale handle is never part of a run,
+        // and the run that starts with it is refused with no access left counted (Dispose would wait for it forever).
+        using (BlockAccess run = pool.BeginContiguousAccess(blocks, 1024 * 1024))
+        {
+            Assert.Equal(1, run.BlockCount);
+            Assert.Equal(pool.Spec.BytesPerBlock, run.Length);
+        }
+
+        Assert.ThrowsAny<InvalidBlockHandleException>(() => pool.BeginContiguousAccess(blocks[1..], 1024 * 1024));
+        Assert.Equal(0, pool.DataAccessesInFlight);
         pool.Dispose();
         Assert.Null(pool.FindInvariantViolation());
     }

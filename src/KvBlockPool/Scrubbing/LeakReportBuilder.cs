@@ -1,18 +1,19 @@
 using System.Diagnostics;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
+using KvBlockPool.Observability;
 
-namespace KvBlockPool;
+namespace KvBlockPool.Scrubbing;
 
-/// <content>What is still allocated when the pool is disposed.</content>
-public sealed partial class BlockPool
+/// <summary>Builds the report of what a pool still had allocated when it was disposed. Runs under the gate.</summary>
+internal static class LeakReportBuilder
 {
     /// <summary>How many distinct allocation stacks a leak report keeps.</summary>
     private const int MaxLeakStacks = 16;
 
-    private BlockLeakReport? BuildLeakReport()
+    /// <summary>The report, or null when nothing is allocated.</summary>
+    public static BlockLeakReport? Build(string poolName, BlockTable table, OwnerTable owners, BlockScrubber scrubber)
     {
-        int allocated = _freeStack.Length - _freeCount;
-        if (allocated == 0)
+        if (table.Allocated == 0)
         {
             return null;
         }
@@ -20,9 +21,9 @@ public sealed partial class BlockPool
         var byAgent = new Dictionary<AgentId, int>();
         int scopeBlocks = 0;
         var stacks = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int slot = 0; slot < _slotHigh; slot++)
+        for (int slot = 0; slot < owners.SlotHigh; slot++)
         {
-            OwnerRecord? record = _records[slot];
+            OwnerRecord? record = owners.RecordAt(slot);
             if (record is null)
             {
                 continue;
@@ -37,22 +38,22 @@ public sealed partial class BlockPool
                 byAgent[record.Agent] = record.BlockCount;
             }
 
-            if (_diag is not null)
+            if (scrubber.RecordsAllocationStacks)
             {
-                CollectStacks(record, stacks);
+                CollectStacks(record, scrubber, stacks);
             }
         }
 
-        return new BlockLeakReport(_name, byAgent, scopeBlocks, _openScopes, stacks);
+        return new BlockLeakReport(poolName, byAgent, scopeBlocks, owners.OpenScopes, stacks);
     }
 
-    private void CollectStacks(OwnerRecord record, Dictionary<string, int> stacks)
+    private static void CollectStacks(OwnerRecord record, BlockScrubber scrubber, Dictionary<string, int> stacks)
     {
         for (int layer = 0; layer < record.LayerCount; layer++)
         {
             foreach (int id in record.Layers[layer].AsSpan())
             {
-                StackTrace? allocatedAt = _diag!.AllocatedAt(id);
+                StackTrace? allocatedAt = scrubber.AllocatedAt(id);
                 string stack = allocatedAt is null ? "(allocation stack not recorded)" : CallerStack.Format(allocatedAt);
                 if (stacks.TryGetValue(stack, out int seen))
                 {

@@ -1,10 +1,12 @@
-namespace KvBlockPool.Internal;
+using KvBlockPool.Core;
+
+namespace KvBlockPool;
 
 /// <summary>
 /// A pin on one agent, from <see cref="BlockPool.Pin"/>: while it is held the pool refuses to free the agent's
 /// blocks, so the snapshot of block handles taken with the pin keeps naming the agent's memory. Reads go through
-/// <see cref="CopyFrom"/>, which checks each handle and holds off <see cref="BlockPool.Dispose"/> for the length
-/// of one copy. Dispose once the reads are done; disposing again (or after the pool) does nothing.
+/// leases (<see cref="BeginAccess"/>, <see cref="BeginContiguousAccess"/>) that hold off <see cref="BlockPool.Dispose"/>
+/// for the length of one copy. Dispose once the reads are done; disposing again (or after the pool) does nothing.
 /// </summary>
 internal sealed class AgentPin : IDisposable
 {
@@ -37,28 +39,20 @@ internal sealed class AgentPin : IDisposable
 
     public KvBlock GetBlock(int layer, int index) => _blocks[_layerStarts[layer] + index];
 
-    /// <summary>Copies <c>destination.Length</c> bytes of <paramref name="block"/> from <paramref name="offset"/>.</summary>
+    /// <summary>Leases <paramref name="length"/> bytes of <paramref name="block"/> from <paramref name="offset"/>.</summary>
     /// <exception cref="ObjectDisposedException">The pin was released or the pool disposed.</exception>
-    public void CopyFrom(KvBlock block, int offset, Span<byte> destination)
+    public BlockAccess BeginAccess(KvBlock block, int offset, int length)
     {
         ObjectDisposedException.ThrowIf(IsReleased, this);
-        _pool.CopyFromBlock(block, offset, destination);
+        return _pool.BeginDataAccess(block, offset, length);
     }
 
-    /// <summary>Hashes <paramref name="length"/> bytes of <paramref name="block"/> from <paramref name="offset"/> and writes them to <paramref name="destination"/>.</summary>
+    /// <summary>Leases a run of <paramref name="blocks"/> contiguous in memory (at most <paramref name="maxBytes"/>).</summary>
     /// <exception cref="ObjectDisposedException">The pin was released or the pool disposed.</exception>
-    public void WriteTo(KvBlock block, int offset, int length, Persistence.PageAlignedWriter destination, System.IO.Hashing.XxHash3 hash)
+    public BlockAccess BeginContiguousAccess(ReadOnlySpan<KvBlock> blocks, int maxBytes)
     {
         ObjectDisposedException.ThrowIf(IsReleased, this);
-        _pool.WriteBlockTo(block, offset, length, destination, hash);
-    }
-
-    /// <summary>Hashes and writes a run of <paramref name="blocks"/> contiguous in memory (at most <paramref name="maxBytes"/>); returns how many it took.</summary>
-    /// <exception cref="ObjectDisposedException">The pin was released or the pool disposed.</exception>
-    public int WriteRunTo(ReadOnlySpan<KvBlock> blocks, int maxBytes, Persistence.PageAlignedWriter destination, System.IO.Hashing.XxHash3 hash)
-    {
-        ObjectDisposedException.ThrowIf(IsReleased, this);
-        return _pool.WriteRunTo(blocks, maxBytes, destination, hash);
+        return _pool.BeginContiguousAccess(blocks, maxBytes);
     }
 
     public void Dispose()

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Observability;
 
 /// <summary>The pool's log messages. Logged outside the gate, never on the hot path.</summary>
 internal static partial class Log

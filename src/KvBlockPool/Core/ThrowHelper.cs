@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Core;
 
 /// <summary>Throws kept out of hot methods so they stay small enough to inline.</summary>
 internal static class ThrowHelper

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Core;
 
 /// <summary>The ordered block ids one owner holds on one layer: the layer's block table, in logical order.</summary>
 internal struct BlockList

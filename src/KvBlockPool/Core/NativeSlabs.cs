@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Core;
 
 /// <summary>
 /// The native memory of one configuration: <see cref="BlockLayout.SlabCount"/> aligned slabs, every one

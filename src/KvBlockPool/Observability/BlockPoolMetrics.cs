@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Observability;
 
 /// <summary>
 /// The pool's <see cref="System.Diagnostics.Metrics"/> instruments. Counters are updated outside the gate and

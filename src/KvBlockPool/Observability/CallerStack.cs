@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Observability;
 
 /// <summary>
 /// Formats an allocation stack from the caller's first frame on. The stack is captured whole, and the library's own

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Core;
 
 /// <summary>Where every block of one configuration lives: capacity, stride, slabs, guard bytes. Computed once and validated.</summary>
 internal readonly record struct BlockLayout(

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Core;
 
 /// <summary>The seam between the pool and the process allocator; tests substitute one that fails on demand.</summary>
 internal interface INativeAllocator

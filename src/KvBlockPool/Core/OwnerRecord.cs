@@ -1,4 +1,4 @@
-namespace KvBlockPool.Internal;
+namespace KvBlockPool.Core;
 
 /// <summary>
 /// The bookkeeping of one block owner: an agent, or an open allocation scope that has not committed yet.

@@ -1,0 +1,189 @@
+using System.Globalization;
+using System.Text;
+using KvBlockPool.Core;
+
+namespace KvBlockPool;
+
+/// <content>
+/// Test hooks: members that exist only for the unit, model-based, stress and systematic tests. None is API; each
+/// takes the gate (or reads a published value) so tests see a consistent state.
+/// </content>
+public sealed partial class BlockPool
+{
+    /// <summary>The free epoch counter, settable to drive it across its wraparound.</summary>
+    internal int FreeEpoch
+    {
+        get => _owners.FreeEpoch;
+        set => _owners.FreeEpoch = value;
+    }
+
+    /// <summary>How many owners (agents and open scopes) the pool tracks at most; settable to reach the limit cheaply.</summary>
+    internal int OwnerSlotLimit
+    {
+        get => _table.OwnerSlotLimit;
+        set
+        {
+            lock (_gate)
+            {
+                _table.OwnerSlotLimit = value;
+            }
+        }
+    }
+
+    /// <summary>Copies between a block and a caller's buffer that are running outside the gate.</summary>
+    internal int DataAccessesInFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _guard.AccessesInFlight;
+            }
+        }
+    }
+
+    /// <summary>Builds statistics from raw reads, so tests can feed it any interleaving's values.</summary>
+    internal static BlockPoolStatistics ComposeStatistics(long counts, int highWater, int agents, int bytesPerBlock) =>
+        PublishedCounts.Compose(counts, highWater, agents, bytesPerBlock);
+
+    /// <summary>Pins held on <paramref name="agent"/> (0 when none).</summary>
+    internal int GetPinCount(AgentId agent)
+    {
+        lock (_gate)
+        {
+            return _guard.PinCount(agent);
+        }
+    }
+
+    /// <summary>Checks the pin invariants under the gate; null when they hold.</summary>
+    internal string? FindPinViolation()
+    {
+        lock (_gate)
+        {
+            return _guard.FindViolation(_owners);
+        }
+    }
+
+    /// <summary>
+    /// Checks every invariant of docs/design.md under the gate, O(capacity): each component's own, then the ones
+    /// that tie them together (every block in exactly one place, counts adding up). Returns null when all hold,
+    /// else a description of the first violation. Blocks being scrubbed by a free in progress count as in transit.
+    /// </summary>
+    internal string? FindInvariantViolation()
+    {
+        lock (_gate)
+        {
+            if (_guard.IsClosed)
+            {
+                return null;
+            }
+
+            BlockTable table = _table;
+            var seen = new byte[table.Capacity]; // 0 unseen, 1 free stack, 2 owner list
+            int held = 0;
+            string? violation = table.FindFreeStackViolation(seen) ?? _owners.FindViolation() ?? FindListViolation(table, seen, ref held);
+            if (violation is not null)
+            {
+                return violation;
+            }
+
+            violation = table.CountInTransit(seen, out int inTransit);
+            if (violation is not null)
+            {
+                return violation;
+            }
+
+            if (inTransit > 0 && _guard.ReleasesInFlight == 0)
+            {
+                return $"{inTransit} blocks are in transit but no free is in progress";
+            }
+
+            if (table.FreeCount + held + inTransit != table.Capacity)
+            {
+                return $"available {table.FreeCount} + held {held} + in transit {inTransit} != capacity {table.Capacity}";
+            }
+
+            return _counts.FindViolation(table.Capacity, table.FreeCount);
+        }
+    }
+
+    /// <summary>A canonical text of the whole observable state, for "nothing changed" assertions.</summary>
+    internal string DescribeState()
+    {
+        lock (_gate)
+        {
+            var text = new StringBuilder();
+            text.Append(CultureInfo.InvariantCulture, $"disposed={_guard.IsClosed};hwm={_counts.HighWater};scopes={_owners.OpenScopes};");
+            _table.Describe(text);
+            foreach (KeyValuePair<AgentId, OwnerRecord> pair in _owners.Agents.OrderBy(p => p.Key.Value))
+            {
+                text.Append(pair.Key).Append('{');
+                AppendLists(text, pair.Value);
+                text.Append('}');
+            }
+
+            // Open scopes, by slot: what each holds, so a refused scope call is seen to change nothing.
+            for (int slot = 0; slot < _owners.SlotHigh; slot++)
+            {
+                if (_owners.RecordAt(slot) is { IsScope: true } scope)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $"scope@{slot}:{scope.Agent}{{");
+                    AppendLists(text, scope);
+                    text.Append('}');
+                }
+            }
+
+            return text.ToString();
+        }
+    }
+
+    private static void AppendLists(StringBuilder text, OwnerRecord record)
+    {
+        for (int layer = 0; layer < record.LayerCount; layer++)
+        {
+            text.Append('[').AppendJoin(',', record.Layers[layer].AsSpan().ToArray()).Append(']');
+        }
+    }
+
+    /// <summary>Every owner's lists: each block listed once, agreeing with its owner word and generation, counted right.</summary>
+    private string? FindListViolation(BlockTable table, byte[] seen, ref int held)
+    {
+        for (int slot = 0; slot < _owners.SlotHigh; slot++)
+        {
+            OwnerRecord? record = _owners.RecordAt(slot);
+            if (record is null)
+            {
+                continue;
+            }
+
+            int count = 0;
+            for (int layer = 0; layer < record.LayerCount; layer++)
+            {
+                foreach (int id in record.Layers[layer].AsSpan())
+                {
+                    if (seen[id] != 0)
+                    {
+                        return $"block {id} is in two places (second: {record.Agent} layer {layer})";
+                    }
+
+                    seen[id] = 2;
+                    if (!table.IsHeldBy(id, slot, layer))
+                    {
+                        return $"block {id} listed for {record.Agent} has owner {table.OwnerOf(id)} and generation {table.GenerationOf(id)}";
+                    }
+
+                    count++;
+                }
+            }
+
+            if (count != record.BlockCount)
+            {
+                return $"{record.Agent} counts {record.BlockCount} blocks but lists {count}";
+            }
+
+            held += count;
+        }
+
+        return null;
+    }
+}

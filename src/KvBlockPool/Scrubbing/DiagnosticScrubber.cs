@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Globalization;
+using KvBlockPool.Core;
+using KvBlockPool.Observability;
+
+namespace KvBlockPool.Scrubbing;
+
+/// <summary>
+/// Diagnostics mode, a runtime switch (option or environment variable) so it reaches users' builds. Freed blocks
+/// are poisoned and the poison is checked when they are handed out again (a write after free is caught at the
+/// next allocation, naming the last owner); guard bytes after every block are checked on free (an overrun is
+/// caught when the owner frees it); and the stack of every allocation is kept for leak reports.
+/// </summary>
+internal sealed class DiagnosticScrubber : BlockScrubber
+{
+    public const byte PoisonByte = 0xDB;
+    public const byte GuardByte = 0xFD;
+
+    private readonly bool _zero;
+    private readonly PoolLog _log;
+    private readonly AgentId[] _lastOwner;
+    private readonly int[] _lastLayer;
+    private readonly StackTrace?[] _allocatedAt;
+
+    public DiagnosticScrubber(bool zero, int capacity, PoolLog log)
+    {
+        _zero = zero;
+        _log = log;
+        _lastOwner = new AgentId[capacity];
+        _lastLayer = new int[capacity];
+        Array.Fill(_lastLayer, -1);
+        _allocatedAt = new StackTrace?[capacity];
+    }
+
+    public override bool ScrubsOnFree => true;
+
+    public override byte? SlabFill => PoisonByte;
+
+    public override bool RecordsAllocationStacks => true;
+
+    public override BlockScrubber ForCapacity(int capacity) => new DiagnosticScrubber(_zero, capacity, _log);
+
+    /// <remarks>The library's own frames are dropped when the stack is formatted (<see cref="CallerStack"/>).</remarks>
+    public override StackTrace? CaptureAllocationStack() => new(false);
+
+    /// <summary>Checks the poison of the blocks about to be popped; zeroes them if the pool zeroes.</summary>
+    public override void BeforeHandout(BlockTable table, int count)
+    {
+        NativeSlabs slabs = table.Slabs;
+        for (int i = 1; i <= count; i++)
+        {
+            int id = table.PeekFree(i);
+            Span<byte> data = slabs.Data(id);
+            int bad = data.IndexOfAnyExcept(PoisonByte);
+            if (bad >= 0)
+            {
+                byte seen = data[bad];
+                data.Fill(PoisonByte); // report once; the block stays free and usable
+                AgentId owner = _lastOwner[id];
+                int layer = _lastLayer[id];
+                string ownerText = layer < 0 ? "it has not been allocated before" : string.Create(CultureInfo.InvariantCulture, $"its last owner was {owner} on layer {layer}");
+                string message = string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"Block {id} was written after it was freed: byte {bad} is 0x{seen:X2} instead of the poison 0x{PoisonByte:X2}; {ownerText}. The allocation was refused and nothing changed; look for a span or pointer kept past Free.");
+                _log.BlockCorrupted(message);
+                throw new BlockCorruptionException(BlockCorruptionKind.WriteAfterFree, id, owner, layer, bad, message);
+            }
+        }
+
+        if (_zero)
+        {
+            for (int i = 1; i <= count; i++)
+            {
+                slabs.Data(table.PeekFree(i)).Clear();
+            }
+        }
+    }
+
+    public override void OnAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack)
+    {
+        foreach (KvBlock block in blocks)
+        {
+            _allocatedAt[block.Id] = stack;
+        }
+    }
+
+    public override void OnFreed(int id, AgentId owner, int layer)
+    {
+        _lastOwner[id] = owner;
+        _lastLayer[id] = layer;
+        _allocatedAt[id] = null;
+    }
+
+    public override StackTrace? AllocatedAt(int id) => _allocatedAt[id];
+
+    /// <summary>Checks the guard (restoring it if overwritten) and poisons the data.</summary>
+    public override BlockCorruptionException? Scrub(NativeSlabs slabs, int id, AgentId owner, int layer)
+    {
+        BlockCorruptionException? found = null;
+        Span<byte> guard = slabs.Guard(id);
+        int bad = guard.IndexOfAnyExcept(GuardByte);
+        if (bad >= 0)
+        {
+            int offset = slabs.Layout.BytesPerBlock + bad;
+            found = new BlockCorruptionException(
+                BlockCorruptionKind.Overrun,
+                id,
+                owner,
+                layer,
+                offset,
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"Block {id} (layer {layer}) of {owner} was written past its end: guard byte {bad} (block offset {offset}) is 0x{guard[bad]:X2}, expected 0x{GuardByte:X2}. The block was freed and its guard restored; look for a kernel writing more than {slabs.Layout.BytesPerBlock} bytes."));
+            guard.Fill(GuardByte);
+        }
+
+        slabs.Data(id).Fill(PoisonByte);
+        return found;
+    }
+}
