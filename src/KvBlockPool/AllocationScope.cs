@@ -43,7 +43,7 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     public KvBlock Allocate(int layer)
     {
         KvBlock block = default;
-        Pool.ScopeAllocate(_record!, _token, layer, 1, new Span<KvBlock>(ref block), throwOnExhaustion: true);
+        Pool.ScopeAllocate(_record!, _token, LayerChoice.One(layer), 1, new Span<KvBlock>(ref block), throwOnExhaustion: true);
         return block;
     }
 
@@ -54,7 +54,11 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> or <paramref name="layer"/> is out of range.</exception>
     /// <exception cref="BlockPoolExhaustedException">Too few blocks are available; the scope keeps what it has.</exception>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
-    public KvBlock[] Allocate(int layer, int count) => Pool.AllocateArray(Agent, _record, _token, layer, count);
+    public KvBlock[] Allocate(int layer, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        return Pool.AllocateArray(Agent, _record, _token, LayerChoice.One(layer), count);
+    }
 
     /// <summary>Allocates <c>destination.Length</c> blocks on <paramref name="layer"/> into a caller-supplied buffer: all or none.</summary>
     /// <param name="layer">The layer.</param>
@@ -63,7 +67,7 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     /// <exception cref="BlockPoolExhaustedException">Too few blocks are available; the scope keeps what it has.</exception>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
     public void Allocate(int layer, Span<KvBlock> destination) =>
-        Pool.ScopeAllocate(_record!, _token, layer, destination.Length, destination, throwOnExhaustion: true);
+        Pool.ScopeAllocate(_record!, _token, LayerChoice.One(layer), destination.Length, destination, throwOnExhaustion: true);
 
     /// <summary>Like <see cref="Allocate(int, Span{KvBlock})"/>, but returns <see langword="false"/> on exhaustion.</summary>
     /// <param name="layer">The layer.</param>
@@ -72,7 +76,7 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     /// <exception cref="ArgumentException"><paramref name="destination"/> is empty.</exception>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
     public bool TryAllocate(int layer, Span<KvBlock> destination) =>
-        Pool.ScopeAllocate(_record!, _token, layer, destination.Length, destination, throwOnExhaustion: false);
+        Pool.ScopeAllocate(_record!, _token, LayerChoice.One(layer), destination.Length, destination, throwOnExhaustion: false);
 
     /// <summary>
     /// Allocates <paramref name="blocksPerLayer"/> blocks on every layer in one atomic step: every layer or none.
@@ -83,7 +87,11 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; the scope keeps what it has.</exception>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
-    public KvBlock[] AllocateAllLayers(int blocksPerLayer) => Pool.AllocateArray(Agent, _record, _token, layer: -1, blocksPerLayer);
+    public KvBlock[] AllocateAllLayers(int blocksPerLayer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
+        return Pool.AllocateArray(Agent, _record, _token, LayerChoice.Every, blocksPerLayer);
+    }
 
     /// <summary>Allocates <paramref name="blocksPerLayer"/> blocks on every layer into a caller-supplied buffer, in one atomic step.</summary>
     /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
@@ -93,7 +101,7 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; the scope keeps what it has.</exception>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
     public void AllocateAllLayers(int blocksPerLayer, Span<KvBlock> destination) =>
-        Pool.ScopeAllocate(_record!, _token, layer: -1, blocksPerLayer, destination, throwOnExhaustion: true);
+        Pool.ScopeAllocate(_record!, _token, LayerChoice.Every, blocksPerLayer, destination, throwOnExhaustion: true);
 
     /// <summary>Like <see cref="AllocateAllLayers(int, Span{KvBlock})"/>, but returns <see langword="false"/> on exhaustion.</summary>
     /// <param name="blocksPerLayer">Blocks per layer, at least 1.</param>
@@ -103,7 +111,7 @@ public readonly struct AllocationScope : IDisposable, IEquatable<AllocationScope
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>
     public bool TryAllocateAllLayers(int blocksPerLayer, Span<KvBlock> destination) =>
-        Pool.ScopeAllocate(_record!, _token, layer: -1, blocksPerLayer, destination, throwOnExhaustion: false);
+        Pool.ScopeAllocate(_record!, _token, LayerChoice.Every, blocksPerLayer, destination, throwOnExhaustion: false);
 
     /// <summary>Appends every block of the scope to the agent's lists in one atomic step, and ends the scope.</summary>
     /// <exception cref="ObjectDisposedException">The scope has ended or the pool is disposed.</exception>

@@ -6,9 +6,6 @@ namespace KvBlockPool;
 /// <content>Allocating blocks for one layer, or for every layer at once: one body for agents and scopes.</content>
 public sealed partial class BlockPool
 {
-    /// <summary>The layer argument of the allocation body that means "every layer".</summary>
-    private const int EveryLayer = -1;
-
     /// <summary>Allocates one block for <paramref name="agent"/> on <paramref name="layer"/>, appended to the agent's list for that layer.</summary>
     /// <param name="agent">The owner.</param>
     /// <param name="layer">The layer, from 0 to <c>Spec.Layers - 1</c>.</param>
@@ -19,7 +16,7 @@ public sealed partial class BlockPool
     public KvBlock Allocate(AgentId agent, int layer)
     {
         KvBlock block = default;
-        AllocateCore(agent, scope: null, token: 0, layer, blocksPerLayer: 1, new Span<KvBlock>(ref block), throwOnExhaustion: true);
+        AllocateCore(agent, scope: null, token: 0, LayerChoice.One(layer), blocksPerLayer: 1, new Span<KvBlock>(ref block), throwOnExhaustion: true);
         return block;
     }
 
@@ -31,8 +28,11 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> or <paramref name="count"/> is out of range.</exception>
     /// <exception cref="BlockPoolExhaustedException">Fewer than <paramref name="count"/> blocks are available (or the whole pool holds fewer); nothing changed, and no handle array was built.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public KvBlock[] Allocate(AgentId agent, int layer, int count) =>
-        AllocateArray(agent, scope: null, token: 0, layer, count);
+    public KvBlock[] Allocate(AgentId agent, int layer, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        return AllocateArray(agent, scope: null, token: 0, LayerChoice.One(layer), count);
+    }
 
     /// <summary>
     /// Allocates <c>destination.Length</c> blocks for <paramref name="agent"/> on <paramref name="layer"/> into a
@@ -47,7 +47,7 @@ public sealed partial class BlockPool
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks are available; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public void Allocate(AgentId agent, int layer, Span<KvBlock> destination) =>
-        AllocateCore(agent, scope: null, token: 0, layer, destination.Length, destination, throwOnExhaustion: true);
+        AllocateCore(agent, scope: null, token: 0, LayerChoice.One(layer), destination.Length, destination, throwOnExhaustion: true);
 
     /// <summary>Like <see cref="Allocate(AgentId, int, Span{KvBlock})"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
     /// <param name="agent">The owner.</param>
@@ -58,7 +58,7 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="layer"/> is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public bool TryAllocate(AgentId agent, int layer, Span<KvBlock> destination) =>
-        AllocateCore(agent, scope: null, token: 0, layer, destination.Length, destination, throwOnExhaustion: false);
+        AllocateCore(agent, scope: null, token: 0, LayerChoice.One(layer), destination.Length, destination, throwOnExhaustion: false);
 
     /// <summary>
     /// Allocates <paramref name="blocksPerLayer"/> blocks on every layer for <paramref name="agent"/> in one atomic
@@ -70,8 +70,11 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer (or the whole pool holds fewer); nothing changed, and no handle array was built.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public KvBlock[] AllocateAllLayers(AgentId agent, int blocksPerLayer) =>
-        AllocateArray(agent, scope: null, token: 0, EveryLayer, blocksPerLayer);
+    public KvBlock[] AllocateAllLayers(AgentId agent, int blocksPerLayer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
+        return AllocateArray(agent, scope: null, token: 0, LayerChoice.Every, blocksPerLayer);
+    }
 
     /// <summary>Allocates <paramref name="blocksPerLayer"/> blocks on every layer into a caller-supplied buffer, atomically.</summary>
     /// <param name="agent">The owner.</param>
@@ -82,7 +85,7 @@ public sealed partial class BlockPool
     /// <exception cref="BlockPoolExhaustedException">Not enough blocks for every layer; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public void AllocateAllLayers(AgentId agent, int blocksPerLayer, Span<KvBlock> destination) =>
-        AllocateCore(agent, scope: null, token: 0, EveryLayer, blocksPerLayer, destination, throwOnExhaustion: true);
+        AllocateCore(agent, scope: null, token: 0, LayerChoice.Every, blocksPerLayer, destination, throwOnExhaustion: true);
 
     /// <summary>Like <see cref="AllocateAllLayers(AgentId, int, Span{KvBlock})"/>, but reports exhaustion by returning <see langword="false"/>.</summary>
     /// <param name="agent">The owner.</param>
@@ -93,38 +96,39 @@ public sealed partial class BlockPool
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blocksPerLayer"/> is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public bool TryAllocateAllLayers(AgentId agent, int blocksPerLayer, Span<KvBlock> destination) =>
-        AllocateCore(agent, scope: null, token: 0, EveryLayer, blocksPerLayer, destination, throwOnExhaustion: false);
+        AllocateCore(agent, scope: null, token: 0, LayerChoice.Every, blocksPerLayer, destination, throwOnExhaustion: false);
 
     /// <summary>
-    /// The overloads that return a new array: refuse a request larger than the whole pool before building an
+    /// The overloads that return a new array (the count already checked positive): refuse a request larger than the whole pool before building an
     /// array for it (such a request can never succeed, and its array alone could exhaust the managed heap), then
     /// allocate through the one body.
     /// </summary>
-    internal KvBlock[] AllocateArray(AgentId agent, OwnerRecord? scope, int token, int layer, int count)
+    internal KvBlock[] AllocateArray(AgentId agent, OwnerRecord? scope, int token, LayerChoice layers, int count)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        long requested = layer == EveryLayer ? (long)count * Volatile.Read(ref _table).Layers : count;
+        long requested = layers.IsEveryLayer ? (long)count * Volatile.Read(ref _table).Layers : count;
         if (requested > _counts.Capacity)
         {
-            RefuseLargerThanPool(scope, token, layer, requested);
+            RefuseLargerThanPool(scope, token, layers, requested);
         }
 
         // The spec cannot have changed meanwhile in a way that matters: a Reconfigure needs an idle pool, and the
         // body checks the destination's length against the current spec under the gate.
         var blocks = new KvBlock[requested];
-        AllocateCore(agent, scope, token, layer, count, blocks, throwOnExhaustion: true);
+        AllocateCore(agent, scope, token, layers, count, blocks, throwOnExhaustion: true);
         return blocks;
     }
 
     /// <summary>
     /// The one allocation body, for agents (<paramref name="scope"/> null) and scopes: <paramref name="blocksPerLayer"/>
-    /// blocks on <paramref name="layer"/>, or on every layer (<see cref="EveryLayer"/>), into
+    /// blocks on one layer or on every layer (<paramref name="layers"/>), into
     /// <paramref name="destination"/>, all or none. Validates everything under the gate before the first write;
     /// the writes that follow cannot fail.
     /// </summary>
-    private bool AllocateCore(AgentId agent, OwnerRecord? scope, int token, int layer, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
+    private bool AllocateCore(AgentId agent, OwnerRecord? scope, int token, LayerChoice layers, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion)
     {
-        if (layer != EveryLayer && destination.IsEmpty)
+        int layer = layers.Layer;
+        bool everyLayer = layers.IsEveryLayer;
+        if (!everyLayer && destination.IsEmpty)
         {
             ThrowHelper.ThrowEmptyDestination(nameof(destination));
         }
@@ -142,7 +146,7 @@ public sealed partial class BlockPool
 
             BlockTable table = _table;
             int first = layer, last = layer;
-            if (layer == EveryLayer)
+            if (everyLayer)
             {
                 (first, last) = (0, table.Layers - 1);
                 long wanted = (long)blocksPerLayer * table.Layers;
@@ -210,7 +214,7 @@ public sealed partial class BlockPool
     /// Refuses a request for more blocks than the whole pool holds, validating like the allocation itself
     /// (disposed, scope, layer) so the caller sees the same exception the body would throw first.
     /// </summary>
-    private void RefuseLargerThanPool(OwnerRecord? scope, int token, int layer, long requested)
+    private void RefuseLargerThanPool(OwnerRecord? scope, int token, LayerChoice layers, long requested)
     {
         int available, capacity;
         lock (_gate)
@@ -221,9 +225,9 @@ public sealed partial class BlockPool
                 ThrowIfScopeEnded(scope, token);
             }
 
-            if (layer != EveryLayer)
+            if (!layers.IsEveryLayer)
             {
-                ValidateLayer(layer, _table);
+                ValidateLayer(layers.Layer, _table);
             }
 
             available = _table.FreeCount;

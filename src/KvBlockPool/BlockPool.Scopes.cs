@@ -26,9 +26,9 @@ public sealed partial class BlockPool
         }
     }
 
-    /// <summary>Allocates through an open scope into <paramref name="destination"/>: one layer, or every layer (<paramref name="layer"/> -1, <paramref name="blocksPerLayer"/> each).</summary>
-    internal bool ScopeAllocate(OwnerRecord record, int token, int layer, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion) =>
-        AllocateCore(record.Agent, record, token, layer, blocksPerLayer, destination, throwOnExhaustion);
+    /// <summary>Allocates through an open scope into <paramref name="destination"/>: one layer, or every layer (<paramref name="blocksPerLayer"/> each).</summary>
+    internal bool ScopeAllocate(OwnerRecord record, int token, LayerChoice layers, int blocksPerLayer, Span<KvBlock> destination, bool throwOnExhaustion) =>
+        AllocateCore(record.Agent, record, token, layers, blocksPerLayer, destination, throwOnExhaustion);
 
     internal void ScopeCommit(OwnerRecord record, int token)
     {

@@ -23,6 +23,7 @@ internal sealed class OwnerTable
     private int _freeSlotCount;
     private int _slotHigh;
     private int _freeEpoch;
+    private int _openScopes;
 
     /// <summary>
     /// The agent record the last lookup found, checked before the agent table (see <see cref="TryFindAgent"/>).
@@ -35,7 +36,7 @@ internal sealed class OwnerTable
     public int AgentCount => _agents.Count;
 
     /// <summary>Allocation scopes begun and neither committed nor disposed.</summary>
-    public int OpenScopes { get; private set; }
+    public int OpenScopes => _openScopes;
 
     /// <summary>Slots ever used since the last reset: every registered record is in a slot below this.</summary>
     public int SlotHigh => _slotHigh;
@@ -145,7 +146,7 @@ internal sealed class OwnerTable
         record.Agent = agent;
         record.IsScope = true;
         RegisterSlot(record);
-        OpenScopes++;
+        _openScopes++;
         return record;
     }
 
@@ -153,7 +154,7 @@ internal sealed class OwnerTable
     public void CloseScope(OwnerRecord record)
     {
         UnregisterSlot(record);
-        OpenScopes--;
+        _openScopes--;
     }
 
     /// <summary>Clears a retired record and keeps it for reuse if it still fits the spec.</summary>
@@ -170,7 +171,7 @@ internal sealed class OwnerTable
     /// <summary>Forgets every slot and spare record; only while no owner is registered (a reconfigure of an idle pool).</summary>
     public void Reset()
     {
-        Debug.Assert(_agents.Count == 0 && OpenScopes == 0, "no owner is registered");
+        Debug.Assert(_agents.Count == 0 && _openScopes == 0, "no owner is registered");
         Array.Clear(_records);
         _slotHigh = 0;
         _freeSlotCount = 0;
@@ -216,9 +217,9 @@ internal sealed class OwnerTable
             }
         }
 
-        if (scopes != OpenScopes)
+        if (scopes != _openScopes)
         {
-            return $"{scopes} scope records are registered but {OpenScopes} scopes are counted open";
+            return $"{scopes} scope records are registered but {_openScopes} scopes are counted open";
         }
 
         return _agents.Count != _counts.Agents ? "the published agent count is wrong" : null;

@@ -40,9 +40,11 @@ public sealed class InvariantCheckerTests
         pool.Allocate(B, 1);
         Assert.Null(pool.FindInvariantViolation());
         OwnerRecord a = Agents(pool)[A], b = Agents(pool)[B];
-        int[] freeStack = Field<int[]>(pool, "_freeStack");
-        int freeCount = Field<int>(pool, "_freeCount");
-        int[] owner = Field<int[]>(pool, "_owner");
+        object table = Field<object>(pool, "_table"), owners = Field<object>(pool, "_owners");
+        object counts = Field<object>(pool, "_counts"), guard = Field<object>(pool, "_guard");
+        int[] freeStack = Field<int[]>(table, "_freeStack");
+        int freeCount = Field<int>(table, "_freeCount");
+        int[] owner = Field<int[]>(table, "_owner");
         switch (corruption)
         {
             case "duplicate on the free stack": freeStack[0] = freeStack[1]; break;
@@ -53,18 +55,18 @@ public sealed class InvariantCheckerTests
             case "block in two lists": b.Layers[0].EnsureRoomFor(1); b.Layers[0].AddUnchecked(0); break;
             case "listed block with the wrong owner": owner[0] = -1; break;
             case "block count off": a.BlockCount = 3; break;
-            case "block nowhere": SetField(pool, "_freeCount", freeCount - 1); break;
-            case "in transit without a free": SetField(pool, "_freeCount", freeCount - 1); owner[3] = -2; break;
-            case "in transit during a free": SetField(pool, "_freeCount", freeCount - 1); owner[3] = -2; SetField(pool, "_releasesInFlight", 1); break;
-            case "published counts": SetField(pool, "_counts", (8L << 32) | 7); break;
-            case "high-water mark": SetField(pool, "_highWater", 0); break;
-            case "agent count": SetField(pool, "_agentCount", 5); break;
-            case "scope count": SetField(pool, "_openScopes", 1); break;
+            case "block nowhere": SetField(table, "_freeCount", freeCount - 1); break;
+            case "in transit without a free": SetField(table, "_freeCount", freeCount - 1); owner[3] = -2; break;
+            case "in transit during a free": SetField(table, "_freeCount", freeCount - 1); owner[3] = -2; SetField(guard, "_releasesInFlight", 1); break;
+            case "published counts": SetField(counts, "_counts", (8L << 32) | 7); break;
+            case "high-water mark": SetField(counts, "_highWater", 0); break;
+            case "agent count": SetField(counts, "_agents", 5); break;
+            case "scope count": SetField(owners, "_openScopes", 1); break;
             default: throw new ArgumentOutOfRangeException(nameof(corruption));
         }
 
         string? violation = pool.FindInvariantViolation();
-        SetField(pool, "_releasesInFlight", 0); // let Dispose finish whatever happens below
+        SetField(guard, "_releasesInFlight", 0); // let Dispose finish whatever happens below
         Assert.NotNull(violation);
         Assert.Contains(expected, violation, StringComparison.Ordinal);
     }
@@ -75,7 +77,7 @@ public sealed class InvariantCheckerTests
         using BlockPool pool = TestPools.Create(capacity: 8);
         pool.Allocate(A, 0);
         KvBlock theirs = pool.Allocate(B, 0);
-        Field<OwnerRecord?[]>(pool, "_records")[Agents(pool)[B].Slot] = null;
+        Field<OwnerRecord?[]>(Field<object>(pool, "_owners"), "_records")[Agents(pool)[B].Slot] = null;
         var error = Assert.Throws<BlockOwnershipException>(() => pool.Free(A, theirs));
         Assert.Contains("is held by an unknown owner", error.Message, StringComparison.Ordinal);
     }
@@ -94,12 +96,14 @@ public sealed class InvariantCheckerTests
         Assert.Equal(40, pool.FreeEpoch);
     }
 
-    private static Dictionary<AgentId, OwnerRecord> Agents(BlockPool pool) => Field<Dictionary<AgentId, OwnerRecord>>(pool, "_agents");
+    private static Dictionary<AgentId, OwnerRecord> Agents(BlockPool pool) => Field<Dictionary<AgentId, OwnerRecord>>(Field<object>(pool, "_owners"), "_agents");
 
-    private static T Field<T>(BlockPool pool, string name) => (T)FieldInfo(name).GetValue(pool)!;
+    // The pool's state lives in its components (BlockTable, OwnerTable, PublishedCounts, AccessGuard): reach into
+    // the one that owns the field.
+    private static T Field<T>(object owner, string name) => (T)FieldInfo(owner, name).GetValue(owner)!;
 
-    private static void SetField(BlockPool pool, string name, object value) => FieldInfo(name).SetValue(pool, value);
+    private static void SetField(object owner, string name, object value) => FieldInfo(owner, name).SetValue(owner, value);
 
-    private static FieldInfo FieldInfo(string name) =>
-        typeof(BlockPool).GetField(name, BindingFlags.NonPublic | BindingFlags.Instance) ?? throw new MissingFieldException(nameof(BlockPool), name);
+    private static FieldInfo FieldInfo(object owner, string name) =>
+        owner.GetType().GetField(name, BindingFlags.NonPublic | BindingFlags.Instance) ?? throw new MissingFieldException(owner.GetType().Name, name);
 }
