@@ -23,27 +23,8 @@ public sealed partial class BlockPool
     /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found the block's guard bytes overwritten; the block was freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public void Free(AgentId agent, KvBlock block)
-    {
-        // The common decode-time case, without the batch path's copy and compaction pass. The handle is a copy
-        // on this stack, so no other thread can change it between the check and the detach.
-        bool deferred;
-        lock (_gate)
-        {
-            _guard.ThrowIfClosed();
-            _guard.ThrowIfPinned(agent);
-            BlockTable table = _table;
-            deferred = _scrubber.ScrubsOnFree;
-            DetachOne(agent, block, table, deferred);
-            EndDetach(table, deferred);
-        }
-
-        _metrics.Freed(1);
-        if (deferred)
-        {
-            FinishRelease(new ReleasedBlocks(new ReadOnlySpan<KvBlock>(in block)), agent, recycle: null);
-        }
-    }
+    public void Free(AgentId agent, KvBlock block) =>
+        FreeHandles(agent, new ReadOnlySpan<KvBlock>(in block), detached: default); // the handle is a copy on this stack
 
     /// <summary>
     /// Frees a set of blocks that <paramref name="agent"/> holds (on any layers), all or none: every handle is
@@ -70,29 +51,21 @@ public sealed partial class BlockPool
             return;
         }
 
+        if (count == 1)
+        {
+            // The common decode-time case, without the batch path's copy and compaction pass.
+            KvBlock only = blocks[0];
+            FreeHandles(agent, new ReadOnlySpan<KvBlock>(in only), detached: default);
+            return;
+        }
+
         KvBlock[]? rented = null;
         Span<KvBlock> detached = count <= StackBatch
             ? stackalloc KvBlock[StackBatch]
             : (rented = ArrayPool<KvBlock>.Shared.Rent(count));
-        detached = detached[..count];
         try
         {
-            bool deferred;
-            lock (_gate)
-            {
-                _guard.ThrowIfClosed();
-                _guard.ThrowIfPinned(agent);
-                BlockTable table = _table;
-                deferred = _scrubber.ScrubsOnFree;
-                DetachMany(agent, blocks, detached, table, deferred);
-                EndDetach(table, deferred);
-            }
-
-            _metrics.Freed(count);
-            if (deferred)
-            {
-                FinishRelease(new ReleasedBlocks(detached), agent, recycle: null);
-            }
+            FreeHandles(agent, blocks, detached[..count]);
         }
         finally
         {
@@ -100,6 +73,40 @@ public sealed partial class BlockPool
             {
                 ArrayPool<KvBlock>.Shared.Return(rented);
             }
+        }
+    }
+
+    /// <summary>
+    /// The body of both frees of handles. One handle (a copy on the caller's stack, so no other thread can change it
+    /// between the check and the detach) is detached directly; several are copied into <paramref name="detached"/> as
+    /// they are validated, and the copies are what is scrubbed, whatever the caller does to its span meanwhile.
+    /// </summary>
+    private void FreeHandles(AgentId agent, ReadOnlySpan<KvBlock> blocks, Span<KvBlock> detached)
+    {
+        bool one = blocks.Length == 1;
+        bool deferred;
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            _guard.ThrowIfPinned(agent);
+            BlockTable table = _table;
+            deferred = _scrubber.ScrubsOnFree;
+            if (one)
+            {
+                DetachOne(agent, blocks[0], table, deferred);
+            }
+            else
+            {
+                DetachMany(agent, blocks, detached, table, deferred);
+            }
+
+            EndDetach(table, deferred);
+        }
+
+        _metrics.Freed(blocks.Length);
+        if (deferred)
+        {
+            FinishRelease(new ReleasedBlocks(one ? blocks : detached), agent, recycle: null);
         }
     }
 

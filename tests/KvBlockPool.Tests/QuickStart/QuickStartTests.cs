@@ -76,7 +76,7 @@ public sealed partial class QuickStartTests
 
         pool.Free(agent, block);              // the handle goes stale, the bytes are zeroed
         int released = pool.FreeAgent(agent); // everything else, every layer
-        Console.WriteLine($"released {released} blocks; {pool.AvailableBlocks}/{pool.Capacity} available");
+        Console.WriteLine($"released {released} blocks; {pool.GetStatistics().Available}/{pool.Capacity} available");
         // </quickstart>
         Assert.Equal(5, table.Length);
         Assert.Throws<StaleBlockHandleException>(() => pool.GetBlockSpan(block));
