@@ -33,7 +33,7 @@ public sealed class KvCacheHeader
     public int MinorVersion { get; }
 
     /// <summary>Bytes of the header, its checksum included; the payload starts here.</summary>
-    public int HeaderLength { get; }
+    internal int HeaderLength { get; }
 
     /// <summary>The spec of the pool the cache was saved from; a restore requires an equal spec.</summary>
     public KvCacheSpec Spec { get; }
@@ -51,7 +51,7 @@ public sealed class KvCacheHeader
     public int TotalBlocks { get; }
 
     /// <summary>The XxHash3 checksum stored at the end of the header.</summary>
-    public ulong HeaderChecksum { get; }
+    internal ulong HeaderChecksum { get; }
 
     /// <summary>Bytes of block data in the payload (checksums not included).</summary>
     public long PayloadBytes => (long)TotalBlocks * Spec.BytesPerBlock;
@@ -62,7 +62,7 @@ public sealed class KvCacheHeader
     /// <summary>Bytes of one layer's block data.</summary>
     /// <param name="layer">The layer.</param>
     /// <returns>The layer's block count times the block size.</returns>
-    public long GetLayerPayloadBytes(int layer) => (long)_blocksPerLayer[layer] * Spec.BytesPerBlock;
+    internal long GetLayerPayloadBytes(int layer) => (long)_blocksPerLayer[layer] * Spec.BytesPerBlock;
 
     /// <summary>A one-line summary.</summary>
     /// <returns>For example <c>KV cache v1.0 of agent 7: 64 tokens, 8 blocks, ...</c>.</returns>
