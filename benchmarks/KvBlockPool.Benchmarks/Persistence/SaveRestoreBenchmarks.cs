@@ -74,7 +74,7 @@ public class SaveRestoreBenchmarks : IDisposable
         _floorPath = Path.Combine(_directory, "floor.bin");
         using (FileStream file = File.Create(_savedPath))
         {
-            KvCacheWriter.SaveToStreamAsync(_source, Agent, file, Tokens).GetAwaiter().GetResult();
+            KvCacheWriter.SaveAsync(_source, Agent, file, Tokens).GetAwaiter().GetResult();
         }
 
         _fileBytes = new FileInfo(_savedPath).Length;
@@ -122,7 +122,7 @@ public class SaveRestoreBenchmarks : IDisposable
         return _fileBytes;
     }
 
-    /// <summary>Saves the 4096-token cache to a file through <see cref="KvCacheWriter.SaveToStreamAsync"/>.</summary>
+    /// <summary>Saves the 4096-token cache to a file through <see cref="KvCacheWriter.SaveAsync"/>.</summary>
     /// <returns>The header's payload bytes.</returns>
     [Benchmark]
     [BenchmarkCategory("Save")]
@@ -131,7 +131,7 @@ public class SaveRestoreBenchmarks : IDisposable
         var file = new FileStream(_saveTarget, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
         await using (file.ConfigureAwait(false))
         {
-            KvCacheHeader header = await KvCacheWriter.SaveToStreamAsync(_source, Agent, file, Tokens).ConfigureAwait(false);
+            KvCacheHeader header = await KvCacheWriter.SaveAsync(_source, Agent, file, Tokens).ConfigureAwait(false);
             return header.PayloadBytes;
         }
     }
@@ -171,7 +171,7 @@ public class SaveRestoreBenchmarks : IDisposable
     }
 
     /// <summary>
-    /// Restores the saved file into fresh blocks through <see cref="KvCacheReader.RestoreFromStreamAsync"/>, every
+    /// Restores the saved file into fresh blocks through <see cref="KvCacheReader.RestoreAsync"/>, every
     /// checksum verified before the commit, with the default degree of parallelism
     /// (<see cref="KvCacheReader.DefaultMaxDegreeOfParallelism"/> threads).
     /// </summary>
@@ -230,7 +230,7 @@ public class SaveRestoreBenchmarks : IDisposable
         var file = new FileStream(_savedPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
         await using (file.ConfigureAwait(false))
         {
-            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(_target, file, maxDegreeOfParallelism: maxDegreeOfParallelism).ConfigureAwait(false);
+            KvCacheHeader header = await KvCacheReader.RestoreAsync(_target, file, maxDegreeOfParallelism: maxDegreeOfParallelism).ConfigureAwait(false);
             return header.TotalBlocks;
         }
     }

@@ -11,7 +11,7 @@ namespace KvBlockPool.Persistence;
 /// hashes each run of blocks contiguous in native memory (up to <see cref="ChunkBytes"/>) and writes it to the
 /// stream from there in one page-aligned write, a restore reads each such run of fresh blocks from the stream in
 /// one read and hashes it there. The format, the checks and their order are those of
-/// <see cref="KvCacheWriter.SaveAsync"/> and <see cref="KvCacheReader.RestoreAsync"/>.
+/// <see cref="KvCacheWriter.SaveAsync(BlockPool, AgentId, Stream, long?, CancellationToken)"/> and <see cref="KvCacheReader.RestoreAsync(BlockPool, Stream, AgentId?, int, CancellationToken)"/>.
 /// </summary>
 /// <remarks>
 /// Each read or write runs under one of the pool's data accesses, which <see cref="BlockPool.Dispose"/> waits

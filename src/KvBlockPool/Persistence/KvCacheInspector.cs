@@ -62,7 +62,7 @@ public static class KvCacheInspector
     /// <exception cref="ArgumentException"><paramref name="source"/> is not readable.</exception>
     /// <exception cref="IOException">The stream failed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
-    public static async Task<KvCacheInspectionReport> InspectStreamAsync(Stream source, CancellationToken cancellationToken = default)
+    public static async Task<KvCacheInspectionReport> InspectAsync(Stream source, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (!source.CanRead)
@@ -95,7 +95,7 @@ public static class KvCacheInspector
         FileStream file = KvCacheStore.OpenForRead(path);
         await using (file.ConfigureAwait(false))
         {
-            return await InspectStreamAsync(file, cancellationToken).ConfigureAwait(false);
+            return await InspectAsync(file, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -80,7 +80,7 @@ public static class KvCacheReader
     /// <exception cref="IOException">The stream failed; nothing changed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public static async Task<KvCacheHeader> RestoreFromStreamAsync(BlockPool pool, Stream source, AgentId? asAgent = null, int maxDegreeOfParallelism = DefaultMaxDegreeOfParallelism, CancellationToken cancellationToken = default)
+    public static async Task<KvCacheHeader> RestoreAsync(BlockPool pool, Stream source, AgentId? asAgent = null, int maxDegreeOfParallelism = DefaultMaxDegreeOfParallelism, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(source);

@@ -83,7 +83,7 @@ public sealed class KvCacheStore
             var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileBufferBytes, FileOptions.Asynchronous);
             await using (file.ConfigureAwait(false))
             {
-                header = await KvCacheWriter.SaveToStreamAsync(pool, agent, file, tokenCount, cancellationToken).ConfigureAwait(false);
+                header = await KvCacheWriter.SaveAsync(pool, agent, file, tokenCount, cancellationToken).ConfigureAwait(false);
 
                 // Durable before it becomes visible: the rename must never publish bytes still in the page cache only.
                 file.Flush(flushToDisk: true);
@@ -121,7 +121,7 @@ public sealed class KvCacheStore
         FileStream file = OpenForRead(GetPath(agent));
         await using (file.ConfigureAwait(false))
         {
-            return await KvCacheReader.RestoreFromStreamAsync(pool, file, asAgent ?? agent, MaxDegreeOfParallelism, cancellationToken).ConfigureAwait(false);
+            return await KvCacheReader.RestoreAsync(pool, file, asAgent ?? agent, MaxDegreeOfParallelism, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -91,7 +91,7 @@ public static class KvCacheWriter
     /// <exception cref="IOException">The stream failed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed before or during the save.</exception>
-    public static async Task<KvCacheHeader> SaveToStreamAsync(BlockPool pool, AgentId agent, Stream destination, long? tokenCount = null, CancellationToken cancellationToken = default)
+    public static async Task<KvCacheHeader> SaveAsync(BlockPool pool, AgentId agent, Stream destination, long? tokenCount = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(destination);

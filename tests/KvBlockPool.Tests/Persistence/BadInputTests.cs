@@ -167,7 +167,7 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
     {
         using var cancel = new CancellationTokenSource();
         var stream = new TrickleStream(_file, chunk: 64, cancelAt: cancel, cancelOffset: _file.Length / 2);
-        await PersistenceKit.AssertRefusedAsync<OperationCanceledException>(_target, () => KvCacheReader.RestoreFromStreamAsync(_target, stream, cancellationToken: cancel.Token));
+        await PersistenceKit.AssertRefusedAsync<OperationCanceledException>(_target, () => KvCacheReader.RestoreAsync(_target, stream, cancellationToken: cancel.Token));
         Assert.False(_target.ContainsAgent(Agent));
     }
 
@@ -193,7 +193,7 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
     public async Task A_device_failure_midway_surfaces_as_the_io_error_and_returns_every_block()
     {
         var stream = new TrickleStream(_file, chunk: 100, failAt: _file.Length - 200);
-        IOException error = await PersistenceKit.AssertRefusedAsync<IOException>(_target, () => KvCacheReader.RestoreFromStreamAsync(_target, stream));
+        IOException error = await PersistenceKit.AssertRefusedAsync<IOException>(_target, () => KvCacheReader.RestoreAsync(_target, stream));
         Assert.IsNotType<KvCacheFormatException>(error);
         Assert.Contains("Simulated device failure", error.Message, StringComparison.Ordinal);
     }

@@ -3,7 +3,7 @@ using KvBlockPool.Persistence;
 namespace KvBlockPool.Tests.Persistence;
 
 /// <summary>
-/// The direct path of <see cref="KvCacheWriter.SaveToStreamAsync"/> and <see cref="KvCacheReader.RestoreFromStreamAsync"/>
+/// The direct path of <see cref="KvCacheWriter.SaveAsync"/> and <see cref="KvCacheReader.RestoreAsync"/>
 /// (regular files and memory streams): block memory moves straight to and from the stream in runs of contiguous
 /// blocks, with the same bytes, checks and rollback as the pipe path.
 /// </summary>
@@ -27,7 +27,7 @@ public sealed class DirectStreamTests : IDisposable
         string path = Path.Combine(_directory, "scattered.kvcache");
         await using (FileStream file = File.Create(path))
         {
-            await KvCacheWriter.SaveToStreamAsync(source, Agent, file, tokenCount: 30);
+            await KvCacheWriter.SaveAsync(source, Agent, file, tokenCount: 30);
         }
 
         var piped = new MemoryStream();
@@ -39,7 +39,7 @@ public sealed class DirectStreamTests : IDisposable
         using BlockPool target = PersistenceKit.NewPool();
         await using (FileStream file = File.OpenRead(path))
         {
-            await KvCacheReader.RestoreFromStreamAsync(target, file);
+            await KvCacheReader.RestoreAsync(target, file);
         }
 
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(target, Agent));
@@ -59,7 +59,7 @@ public sealed class DirectStreamTests : IDisposable
         KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
         {
             await using FileStream file = File.OpenRead(truncated);
-            await KvCacheReader.RestoreFromStreamAsync(target, file);
+            await KvCacheReader.RestoreAsync(target, file);
         });
         Assert.Equal(KvCacheFormatError.Truncated, error.Reason);
         Assert.Equal(saved.Length - 300, error.Offset);
@@ -69,7 +69,7 @@ public sealed class DirectStreamTests : IDisposable
         error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
         {
             await using FileStream file = File.OpenRead(trailing);
-            await KvCacheReader.RestoreFromStreamAsync(target, file);
+            await KvCacheReader.RestoreAsync(target, file);
         });
         Assert.Equal(KvCacheFormatError.TrailingData, error.Reason);
         Assert.Contains("3 byte(s)", error.Message, StringComparison.Ordinal);
@@ -96,7 +96,7 @@ public sealed class DirectStreamTests : IDisposable
         await File.WriteAllBytesAsync(path, saved);
         await using (FileStream file = File.OpenRead(path))
         {
-            await KvCacheReader.RestoreFromStreamAsync(target, file);
+            await KvCacheReader.RestoreAsync(target, file);
         }
 
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(target, Agent));

@@ -37,7 +37,7 @@ public sealed class FileRestoreTests : IDisposable
         using BlockPool target = NewPool();
         await using (FileStream file = File.OpenRead(path))
         {
-            KvCacheHeader header = await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: threads);
+            KvCacheHeader header = await KvCacheReader.RestoreAsync(target, file, maxDegreeOfParallelism: threads);
             Assert.Equal(file.Length, file.Position);
             Assert.Equal(header.TotalLength, file.Length);
         }
@@ -59,7 +59,7 @@ public sealed class FileRestoreTests : IDisposable
         await using (FileStream file = File.OpenRead(path))
         {
             file.Position = 1000;
-            await KvCacheReader.RestoreFromStreamAsync(target, file);
+            await KvCacheReader.RestoreAsync(target, file);
             Assert.Equal(file.Length, file.Position);
         }
 
@@ -82,7 +82,7 @@ public sealed class FileRestoreTests : IDisposable
             KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
             {
                 await using FileStream file = File.OpenRead(path);
-                await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 4);
+                await KvCacheReader.RestoreAsync(target, file, maxDegreeOfParallelism: 4);
             });
             Assert.Equal(KvCacheFormatError.LayerChecksumMismatch, error.Reason);
             Assert.Contains("Layer 3's block data is corrupt", error.Message, StringComparison.Ordinal);
@@ -145,7 +145,7 @@ public sealed class FileRestoreTests : IDisposable
         {
             // The length check sees the whole file; the reads then find it shorter, as if it shrank in between.
             await using var file = new StaleLengthFileStream(path, saved.Length);
-            await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 2);
+            await KvCacheReader.RestoreAsync(target, file, maxDegreeOfParallelism: 2);
         });
         Assert.Equal(KvCacheFormatError.Truncated, error.Reason);
         Assert.Equal(cut, error.Offset);
@@ -164,7 +164,7 @@ public sealed class FileRestoreTests : IDisposable
         {
             // Canceled by the length check, which runs after the entry check and before the workers start.
             await using var file = new StaleLengthFileStream(path, new FileInfo(path).Length, onLength: cancellation.Cancel);
-            await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 2, cancellationToken: cancellation.Token);
+            await KvCacheReader.RestoreAsync(target, file, maxDegreeOfParallelism: 2, cancellationToken: cancellation.Token);
         });
     }
 
@@ -180,7 +180,7 @@ public sealed class FileRestoreTests : IDisposable
             async () =>
             {
                 await using FileStream file = File.OpenRead(path);
-                await KvCacheReader.RestoreFromStreamAsync(target, file, maxDegreeOfParallelism: 0);
+                await KvCacheReader.RestoreAsync(target, file, maxDegreeOfParallelism: 0);
             },
             beforeAllocating: true);
         Assert.Equal("maxDegreeOfParallelism", error.ParamName);
@@ -271,7 +271,7 @@ public sealed class FileRestoreTests : IDisposable
             async () =>
             {
                 await using FileStream file = File.OpenRead(path);
-                await KvCacheReader.RestoreFromStreamAsync(target, file);
+                await KvCacheReader.RestoreAsync(target, file);
             },
             beforeAllocating: true);
     }
@@ -280,7 +280,7 @@ public sealed class FileRestoreTests : IDisposable
     {
         string path = Path.Combine(_directory, name);
         await using FileStream file = File.Create(path);
-        await KvCacheWriter.SaveToStreamAsync(pool, Agent, file);
+        await KvCacheWriter.SaveAsync(pool, Agent, file);
         return path;
     }
 

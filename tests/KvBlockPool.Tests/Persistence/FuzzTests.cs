@@ -47,7 +47,7 @@ public sealed class FuzzTests : IDisposable
                 {
                     await File.WriteAllBytesAsync(path, mutated, cancel.Token);
                     await using FileStream file = File.OpenRead(path);
-                    await KvCacheReader.RestoreFromStreamAsync(target, file, restored, maxDegreeOfParallelism: 2, cancel.Token);
+                    await KvCacheReader.RestoreAsync(target, file, restored, maxDegreeOfParallelism: 2, cancel.Token);
                 }
                 else
                 {

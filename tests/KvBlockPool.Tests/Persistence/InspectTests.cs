@@ -15,7 +15,7 @@ public sealed class InspectTests
         byte[][] layers = PersistenceKit.Snapshot(pool, Agent);
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent, tokens: 11);
 
-        KvCacheInspectionReport report = await KvCacheInspector.InspectStreamAsync(new MemoryStream(file));
+        KvCacheInspectionReport report = await KvCacheInspector.InspectAsync(new MemoryStream(file));
 
         Assert.True(report.IsValid);
         Assert.Null(report.Error);
@@ -48,7 +48,7 @@ public sealed class InspectTests
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent);
         file[PersistenceKit.HeaderLength + 600] ^= 0x40; // inside layer 1 (layer 0 is 512 bytes + 8 of checksum)
 
-        KvCacheInspectionReport report = await KvCacheInspector.InspectStreamAsync(new MemoryStream(file));
+        KvCacheInspectionReport report = await KvCacheInspector.InspectAsync(new MemoryStream(file));
 
         Assert.False(report.IsValid);
         Assert.Equal(KvCacheFormatError.LayerChecksumMismatch, report.Error!.Reason);
@@ -83,7 +83,7 @@ public sealed class InspectTests
         PersistenceKit.Fill(pool, Agent, seed: 33, 1, 1, 1);
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent);
 
-        KvCacheInspectionReport report = await KvCacheInspector.InspectStreamAsync(new MemoryStream(file[..^100]));
+        KvCacheInspectionReport report = await KvCacheInspector.InspectAsync(new MemoryStream(file[..^100]));
 
         Assert.False(report.IsValid);
         Assert.Equal(KvCacheFormatError.Truncated, report.Error!.Reason);

@@ -66,12 +66,12 @@ internal static class PersistenceKit
     public static async Task<byte[]> SaveAsync(BlockPool pool, AgentId agent, long? tokens = null)
     {
         using var stream = new MemoryStream();
-        await KvCacheWriter.SaveToStreamAsync(pool, agent, stream, tokens);
+        await KvCacheWriter.SaveAsync(pool, agent, stream, tokens);
         return stream.ToArray();
     }
 
     public static Task<KvCacheHeader> RestoreAsync(BlockPool pool, byte[] file, AgentId? asAgent = null, CancellationToken cancellationToken = default) =>
-        KvCacheReader.RestoreFromStreamAsync(pool, new MemoryStream(file, writable: false), asAgent, cancellationToken: cancellationToken);
+        KvCacheReader.RestoreAsync(pool, new MemoryStream(file, writable: false), asAgent, cancellationToken: cancellationToken);
 
     /// <summary>Recomputes the header checksum after a test edited header fields, so the edit itself is what is checked.</summary>
     public static void RehashHeader(byte[] file)

@@ -194,7 +194,7 @@ public sealed class PinTests
                 await pipe.Writer.CompleteAsync();
                 byte[] file = await collected;
                 Interlocked.Increment(ref saves);
-                KvCacheInspectionReport report = await KvCacheInspector.InspectStreamAsync(new MemoryStream(file));
+                KvCacheInspectionReport report = await KvCacheInspector.InspectAsync(new MemoryStream(file));
                 Assert.True(report.IsValid, report.ToString());
                 int at = PersistenceKit.HeaderLength;
                 for (int layer = 0; layer < 3; layer++)

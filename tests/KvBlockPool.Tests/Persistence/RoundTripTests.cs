@@ -75,7 +75,7 @@ public sealed class RoundTripTests
         PersistenceKit.Fill(source, Agent, seed: 8, 8, 8, 8);
         byte[][] expected = PersistenceKit.Snapshot(source, Agent);
         using var saved = new MemoryStream();
-        await KvCacheWriter.SaveToStreamAsync(source, Agent, saved);
+        await KvCacheWriter.SaveAsync(source, Agent, saved);
 
         for (int round = 0; round < 5; round++)
         {
@@ -158,7 +158,7 @@ public sealed class RoundTripTests
         PersistenceKit.Fill(pool, Agent, seed: 9, 8, 8, 8);
         string before = pool.DescribeState();
 
-        IOException error = await Assert.ThrowsAsync<IOException>(() => KvCacheWriter.SaveToStreamAsync(pool, Agent, new FailingWriteStream(failAt: 600_000)));
+        IOException error = await Assert.ThrowsAsync<IOException>(() => KvCacheWriter.SaveAsync(pool, Agent, new FailingWriteStream(failAt: 600_000)));
 
         Assert.Contains("Simulated disk full", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, pool.GetPinCount(Agent));
@@ -174,7 +174,7 @@ public sealed class RoundTripTests
         string before = pool.DescribeState();
         using var cancel = new CancellationTokenSource();
 
-        Task save = KvCacheWriter.SaveToStreamAsync(pool, Agent, new FailingWriteStream(600_000, cancel), cancellationToken: cancel.Token);
+        Task save = KvCacheWriter.SaveAsync(pool, Agent, new FailingWriteStream(600_000, cancel), cancellationToken: cancel.Token);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => save.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(0, pool.GetPinCount(Agent));
@@ -188,9 +188,9 @@ public sealed class RoundTripTests
         PersistenceKit.Fill(pool, Agent, seed: 7, 1, 1, 1);
         using var stream = new MemoryStream();
 
-        await Assert.ThrowsAsync<ArgumentException>(() => KvCacheWriter.SaveToStreamAsync(pool, new AgentId(1234), stream));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => KvCacheWriter.SaveToStreamAsync(pool, Agent, stream, tokenCount: 5));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => KvCacheWriter.SaveToStreamAsync(pool, Agent, stream, tokenCount: -1));
+        await Assert.ThrowsAsync<ArgumentException>(() => KvCacheWriter.SaveAsync(pool, new AgentId(1234), stream));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => KvCacheWriter.SaveAsync(pool, Agent, stream, tokenCount: 5));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => KvCacheWriter.SaveAsync(pool, Agent, stream, tokenCount: -1));
 
         Assert.Equal(0, stream.Length);
         Assert.Equal(0, pool.GetPinCount(Agent));
