@@ -28,11 +28,8 @@ public sealed class DiagnosticsModeTests
     [Fact]
     public void A_write_after_free_is_caught_at_the_next_allocation_naming_the_last_owner()
     {
-        var logs = new CapturingLoggerProvider();
-        using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
-        BlockPoolOptions options = TestPools.Options(capacity: 2, diagnostics: true);
-        options.LoggerFactory = factory;
-        using var pool = new BlockPool(options);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 2, diagnostics: true, loggerFactory: logs);
         KvBlock block = pool.Allocate(Agent, 1);
         Span<byte> kept = pool.GetBlockSpan(block);
         pool.Free(Agent, block);
@@ -93,7 +90,7 @@ public sealed class DiagnosticsModeTests
     [Fact]
     public void A_leak_report_keeps_the_stacks_that_allocated_leaked_blocks()
     {
-        var pool = TestPools.Create(capacity: 40, diagnostics: true);
+        BlockPool pool = TestPools.Create(capacity: 40, diagnostics: true);
         AllocateHere(pool);
         using (AllocationScope scope = pool.BeginScope(Agent))
         {

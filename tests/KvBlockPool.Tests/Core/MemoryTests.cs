@@ -23,13 +23,11 @@ public sealed class MemoryTests(ITestOutputHelper output)
         // whether touched or not). Every 10th pool is zeroed at construction, so all of its pages become resident
         // (RSS); the others leave their bytes as they are (ClearMode.None) and touch one block. Zeroing all 1,000
         // would spend ~40 s of CPU in page faults alone and prove nothing more.
-        BlockPoolOptions Options(int cycle) => new()
-        {
-            Spec = KvCacheSpec.Llama3_8B(),
-            CapacityBytes = PoolBytes,
-            Diagnostics = false,
-            ClearMode = cycle % 10 == 0 ? BlockClearMode.ZeroOnFree : BlockClearMode.None,
-        };
+        BlockPoolOptions Options(int cycle) => TestPools.Options(
+            spec: KvCacheSpec.Llama3_8B(),
+            capacityBytes: PoolBytes,
+            alignment: 0,
+            clearMode: cycle % 10 == 0 ? BlockClearMode.ZeroOnFree : BlockClearMode.None);
 
         Settle();
         long liveBefore = BlockPool.LiveNativeBytes;
@@ -77,7 +75,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
         Settle();
         long liveBefore = BlockPool.LiveNativeBytes;
         long rssBefore = ProcessMemory("VmRSS");
-        var pool = new BlockPool(new BlockPoolOptions { Spec = KvCacheSpec.Llama3_8B(), CapacityBytes = PoolBytes, Diagnostics = false });
+        BlockPool pool = TestPools.Create(spec: KvCacheSpec.Llama3_8B(), capacityBytes: PoolBytes, alignment: 0);
         long rssWith = ProcessMemory("VmRSS");
         Assert.Equal(1024, pool.Capacity);
         Assert.Equal(PoolBytes, pool.NativeBytes);
@@ -134,7 +132,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long BuildAndDrop()
     {
-        var pool = TestPools.Create(capacity: 8);
+        BlockPool pool = TestPools.Create(capacity: 8);
         pool.Allocate(new AgentId(1), 0);
         return pool.NativeBytes;
     }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using KvBlockPool.Tests.Lifecycle;
 using Microsoft.Extensions.Logging;
 
 namespace KvBlockPool.Tests.Diagnostics;
@@ -12,8 +11,8 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void A_write_after_free_through_a_kept_pointer_is_reported_at_the_next_allocation_with_block_owner_and_layer()
     {
-        var logs = new RecordingLoggerFactory();
-        using BlockPool pool = TestPools.Create(capacityBlocks: 8, diagnostics: true, loggerFactory: logs);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 8, layers: 4, diagnostics: true, loggerFactory: logs);
         KvBlock block = pool.Allocate(Writer, layer: 2);
         byte* kept = pool.GetPointer(block);
         pool.Free(Writer, block);
@@ -44,7 +43,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void A_write_past_the_end_of_a_block_is_reported_when_it_is_freed_and_the_free_still_happens()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 8, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 8, layers: 4, diagnostics: true);
         KvBlock block = pool.Allocate(Writer, layer: 3);
         int size = pool.Spec.BytesPerBlock;
         byte* data = pool.GetPointer(block);
@@ -72,7 +71,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void The_lifecycle_layer_surfaces_an_overrun_found_by_truncate_and_keeps_its_books_in_step()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Writer, promptTokens: 8); // 2 blocks per layer
         int[] ids = new int[2];
@@ -98,7 +97,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void The_lifecycle_layer_surfaces_an_overrun_found_by_release_and_forgets_the_agent()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Writer, promptTokens: 8);
         KvBlock last = pool.GetAgentBlocks(Writer).GetBlock(layer: 3, index: 1);
@@ -117,7 +116,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void Disposing_the_manager_still_releases_an_agent_whose_block_was_overrun()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         var manager = new AgentCacheManager(pool);
         manager.Admit(Writer, promptTokens: 4);
         pool.GetPointer(pool.GetAgentBlocks(Writer).GetBlock(layer: 0, index: 0))[pool.Spec.BytesPerBlock] = 9;
@@ -131,7 +130,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void The_lifecycle_layer_refuses_an_append_onto_a_block_written_after_free_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Victim, promptTokens: 4); // one full block per layer
         KvBlock stray = pool.Allocate(Writer, layer: 0);
@@ -153,7 +152,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void A_leak_report_in_diagnostics_mode_names_the_code_that_allocated_the_leaked_blocks()
     {
-        BlockPool pool = TestPools.Create(capacityBlocks: 16, diagnostics: true);
+        BlockPool pool = TestPools.Create(capacity: 16, layers: 4, diagnostics: true);
         LeakThreeBlocks(pool);
         pool.Allocate(Victim, layer: 0);
 
@@ -170,8 +169,8 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void Without_diagnostics_there_are_no_guard_bytes_no_stacks_and_no_checks()
     {
-        using BlockPool plain = new(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 8, Alignment = 64, Diagnostics = false, ClearMode = BlockClearMode.None });
-        using BlockPool checkedPool = TestPools.Create(capacityBlocks: 8, diagnostics: true);
+        using BlockPool plain = TestPools.Create(capacity: 8, layers: 4, clearMode: BlockClearMode.None, diagnostics: false);
+        using BlockPool checkedPool = TestPools.Create(capacity: 8, layers: 4, diagnostics: true);
 
         Assert.False(plain.DiagnosticsEnabled);
         Assert.True(checkedPool.DiagnosticsEnabled);

@@ -20,7 +20,7 @@ public sealed class DiagnosticsSwitchTests
         try
         {
             Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, environment);
-            using var pool = new BlockPool(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 4, Alignment = 64, Diagnostics = option });
+            using BlockPool pool = TestPools.Create(capacity: 4, layers: 4, diagnostics: option);
 
             Assert.Equal(expected, pool.DiagnosticsEnabled);
         }
