@@ -87,7 +87,8 @@ public sealed class InspectTests
 
         Assert.False(report.IsValid);
         Assert.Equal(KvCacheFormatError.Truncated, report.Error!.Reason);
-        Assert.NotNull(report.Header);
+        Assert.Equal(Agent, report.Header!.Agent); // the header was read whole
+        Assert.Equal([1, 1, 1], report.Header.BlocksPerLayer);
         Assert.Equal(2, report.Layers.Count);
     }
 }
