@@ -23,25 +23,18 @@ public sealed class FreeTests
         Assert.Equal([other.Id, blocks[1].Id, blocks[3].Id], pool.Allocate(Other, 0, 3).Select(b => b.Id));
     }
 
-    [Fact]
-    public void Free_zeroes_the_bytes_before_the_block_is_handed_out_again()
+    [Theory]
+    [InlineData(BlockClearMode.ZeroOnFree, 0x00)] // zeroed before the block is handed out again
+    [InlineData(BlockClearMode.None, 0xAB)]       // left as the last owner wrote them
+    public void A_freed_blocks_bytes_are_zeroed_or_left_as_the_clear_mode_says(BlockClearMode mode, byte expected)
     {
-        using BlockPool pool = TestPools.Create(capacity: 1);
+        using BlockPool pool = TestPools.Create(capacity: 1, clearMode: mode);
         KvBlock block = pool.Allocate(Agent, 0);
         pool.GetBlockSpan(block).Fill(0xAB);
         pool.Free(Agent, block);
         KvBlock again = pool.Allocate(Other, 0);
-        Assert.Equal(-1, pool.GetBlockSpan(again).IndexOfAnyExcept((byte)0));
-    }
-
-    [Fact]
-    public void ClearMode_None_leaves_the_bytes()
-    {
-        using BlockPool pool = TestPools.Create(capacity: 1, clearMode: BlockClearMode.None);
-        KvBlock block = pool.Allocate(Agent, 0);
-        pool.GetBlockSpan(block).Fill(0xAB);
-        pool.Free(Agent, block);
-        Assert.Equal(-1, pool.GetBlockSpan(pool.Allocate(Other, 0)).IndexOfAnyExcept((byte)0xAB));
+        Assert.Equal(block.Id, again.Id);
+        Assert.Equal(-1, pool.GetBlockSpan(again).IndexOfAnyExcept(expected));
     }
 
     [Fact]
