@@ -105,33 +105,4 @@ public sealed class ConstructionTests
         Assert.Equal(0, allocator.Live);
         Assert.Equal(live, BlockPool.LiveNativeBytes);
     }
-
-    [Fact]
-    public void Diagnostics_follow_the_option_and_otherwise_the_environment_variable()
-    {
-        string? saved = Environment.GetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable);
-        try
-        {
-            foreach ((string? value, bool expected) in new[] { ((string?)"1", true), ("TRUE", true), ("0", false), ("yes", false), (null, false) })
-            {
-                Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, value);
-                BlockPoolOptions options = TestPools.Options(capacity: 1);
-                options.Diagnostics = null;
-                using (var pool = new BlockPool(options))
-                {
-                    Assert.True(expected == pool.DiagnosticsEnabled, $"KVBLOCKPOOL_DIAGNOSTICS={value}");
-                }
-
-                options.Diagnostics = !expected;
-                using (var pool = new BlockPool(options))
-                {
-                    Assert.Equal(!expected, pool.DiagnosticsEnabled);
-                }
-            }
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, saved);
-        }
-    }
 }

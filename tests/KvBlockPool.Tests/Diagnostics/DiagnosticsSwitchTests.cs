@@ -12,7 +12,10 @@ public sealed class DiagnosticsSwitchTests
     [InlineData("0", null, false)]
     [InlineData("yes", null, false)]
     [InlineData(null, null, false)]
-    [InlineData("1", false, false)] // the option wins over the environment
+    [InlineData("1", false, false)] // the option wins over the environment, either way
+    [InlineData("TRUE", false, false)]
+    [InlineData("0", true, true)]
+    [InlineData("yes", true, true)]
     [InlineData(null, true, true)]
     public void Diagnostics_mode_is_switched_by_the_option_or_else_the_environment_variable(string? environment, bool? option, bool expected)
     {
