@@ -93,9 +93,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_file_of_the_wrong_length_is_refused_before_anything_is_allocated_naming_where_it_ends()
     {
-        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
-        PersistenceKit.Fill(source, Agent, seed: 3, 1, 1, 1, 1, 1, 1, 1, 1);
-        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        (byte[] saved, _) = await SaveInMemoryAsync(seed: 3, 1, 1, 1, 1, 1, 1, 1, 1);
         using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
 
         // Cut inside layer 2's checksum: 3 layers of one 256-byte block and an 8-byte checksum, minus 4 bytes.
@@ -133,9 +131,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_file_that_shrinks_during_the_restore_is_refused_as_truncated_and_returns_every_block()
     {
-        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
-        PersistenceKit.Fill(source, Agent, seed: 4, 2, 2, 2, 2, 2, 2, 2, 2);
-        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        (byte[] saved, _) = await SaveInMemoryAsync(seed: 4, 2, 2, 2, 2, 2, 2, 2, 2);
         string path = Path.Combine(_directory, "shrinking.kvcache");
         int cut = saved.Length - 700;
         await File.WriteAllBytesAsync(path, saved.AsSpan(0, cut).ToArray());
@@ -154,9 +150,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task Cancellation_after_the_allocation_stops_every_worker_and_returns_every_block()
     {
-        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
-        PersistenceKit.Fill(source, Agent, seed: 5, 3, 3, 3, 3, 3, 3, 3, 3);
-        string path = await SaveAsync(source, "cancelled.kvcache");
+        string path = await SaveToFileAsync("cancelled.kvcache", seed: 5, 3, 3, 3, 3, 3, 3, 3, 3);
 
         using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         using var cancellation = new CancellationTokenSource();
@@ -171,9 +165,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_degree_of_parallelism_below_one_is_refused_and_changes_nothing()
     {
-        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
-        PersistenceKit.Fill(source, Agent, seed: 6, 1, 1, 1, 1, 1, 1, 1, 1);
-        string path = await SaveAsync(source, "threads.kvcache");
+        string path = await SaveToFileAsync("threads.kvcache", seed: 6, 1, 1, 1, 1, 1, 1, 1, 1);
         using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         ArgumentOutOfRangeException error = await PersistenceKit.AssertRefusedAsync<ArgumentOutOfRangeException>(
             target,
@@ -272,6 +264,15 @@ public sealed class FileRestoreTests : IDisposable
                 await KvCacheReader.RestoreFromStreamAsync(target, file);
             },
             beforeAllocating: true);
+    }
+
+    /// <summary>Saves an agent with the given blocks per layer (seeded bytes) to a file in the test's directory.</summary>
+    private async Task<string> SaveToFileAsync(string name, int seed, params int[] blocksPerLayer)
+    {
+        (byte[] saved, _) = await SaveInMemoryAsync(seed, blocksPerLayer);
+        string path = Path.Combine(_directory, name);
+        await File.WriteAllBytesAsync(path, saved);
+        return path;
     }
 
     private async Task<string> SaveAsync(BlockPool pool, string name)
