@@ -186,7 +186,7 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
         PersistenceKit.Fill(_target, new AgentId(501), seed: 13, 10, 5, 5);
         BlockPoolExhaustedException error = await PersistenceKit.AssertRefusedAsync<BlockPoolExhaustedException>(_target, () => PersistenceKit.RestoreAsync(_target, _file));
         Assert.Equal(8, _target.AvailableBlocks);
-        Assert.True(error.Requested <= 9);
+        Assert.Equal((4, 3, 32), (error.Requested, error.Available, error.Capacity)); // layer 2's 4 blocks, after layers 0 and 1 took 5 of the 8
     }
 
     [Fact]
