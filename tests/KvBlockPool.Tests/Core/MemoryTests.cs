@@ -23,7 +23,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
         // whether touched or not). Every 10th pool is zeroed at construction, so all of its pages become resident
         // (RSS); the others leave their bytes as they are (ClearMode.None) and touch one block. Zeroing all 1,000
         // would spend ~40 s of CPU in page faults alone and prove nothing more.
-        BlockPoolOptions Options(int cycle) => TestPools.Options(
+        BlockPool NewPool(int cycle) => TestPools.Create(
             spec: KvCacheSpec.Llama3_8B(),
             capacityBytes: PoolBytes,
             alignment: 0,
@@ -33,7 +33,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
         long liveBefore = BlockPool.LiveNativeBytes;
         for (int i = 0; i < 10; i++)
         {
-            new BlockPool(Options(i)).Dispose(); // warm-up: allocator arenas, JIT
+            NewPool(i).Dispose(); // warm-up: allocator arenas, JIT
         }
 
         Settle();
@@ -42,7 +42,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < Cycles; i++)
         {
-            using var pool = new BlockPool(Options(i));
+            using BlockPool pool = NewPool(i);
             Assert.Equal(PoolBytes, pool.NativeBytes);
             Assert.Equal(liveBefore + PoolBytes, BlockPool.LiveNativeBytes);
             KvBlock block = pool.Allocate(new AgentId(i), 0);
