@@ -1,6 +1,6 @@
 namespace KvBlockPool.Tests.Core;
 
-[Collection(NativeMemoryCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class ConstructionTests
 {
     [Fact]

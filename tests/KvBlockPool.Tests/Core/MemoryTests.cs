@@ -10,7 +10,7 @@ namespace KvBlockPool.Tests.Core;
 /// Native memory is real memory: it must be taken when a pool is built, match what was asked, and be given back
 /// at once on dispose, however many pools come and go.
 /// </summary>
-[Collection(NativeMemoryCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class MemoryTests(ITestOutputHelper output)
 {
     private const long PoolBytes = 64L * 1024 * 1024;

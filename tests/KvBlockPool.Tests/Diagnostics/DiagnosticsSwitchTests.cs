@@ -1,8 +1,6 @@
-using KvBlockPool.Tests.Lifecycle;
-
 namespace KvBlockPool.Tests.Diagnostics;
 
-[Collection(MeasurementCollection.Name)] // it sets a process-wide environment variable
+[Collection(ProcessWideCollection.Name)] // it sets a process-wide environment variable
 public sealed class DiagnosticsSwitchTests
 {
     [Theory]

@@ -2,7 +2,7 @@ using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Lifecycle;
 
-[Collection(MeasurementCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class AgentCacheManagerAllocationTests(ITestOutputHelper output)
 {
     [Fact]
