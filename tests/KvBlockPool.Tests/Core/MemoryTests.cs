@@ -118,7 +118,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
     public unsafe void Native_slabs_are_freed_exactly_once()
     {
         var allocator = new FailingAllocator(throwOutOfMemory: false);
-        BlockPoolOptions options = TestPools.Options(capacity: 4, blocksPerSlab: 2);
+        var options = new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 4, BlocksPerSlab = 2, Alignment = 64 };
         BlockLayout layout = BlockLayout.Resolve(options, options.Spec!, diagnostics: false);
         long live = NativeSlabs.LiveBytes;
         var slabs = NativeSlabs.Allocate(layout, allocator, fill: 0, guardFill: 0);

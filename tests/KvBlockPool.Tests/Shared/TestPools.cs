@@ -27,7 +27,7 @@ internal static class TestPools
         KvElementType elementType = KvElementType.Float16) =>
         new(layers, kvHeads, headDim, tokensPerBlock, elementType);
 
-    /// <summary>Options for a pool; <see cref="Create"/> takes the same parameters.</summary>
+    /// <summary>A pool with the given settings; every parameter has the default most tests want.</summary>
     /// <param name="capacity">Capacity in blocks, all layers together; ignored when <paramref name="capacityBytes"/> is given.</param>
     /// <param name="layers">Layers of the default <see cref="Spec"/>; ignored when <paramref name="spec"/> is given.</param>
     /// <param name="clearMode">What happens to a freed block's bytes; zeroed unless given (the library's default).</param>
@@ -42,32 +42,6 @@ internal static class TestPools
     /// <param name="alignment">Alignment of every block in bytes; 64 unless given, 0 for the system page size (the library's default).</param>
     /// <param name="loggerFactory">Where the pool logs leaks and corruption; for example a <see cref="CapturingLoggerFactory"/>.</param>
     /// <param name="meterFactory">The host's meter factory, for tests of the pool's metrics.</param>
-    public static BlockPoolOptions Options(
-        int capacity = 16,
-        int layers = 2,
-        BlockClearMode clearMode = BlockClearMode.ZeroOnFree,
-        bool? diagnostics = false,
-        int blocksPerSlab = 0,
-        string? name = null,
-        KvCacheSpec? spec = null,
-        long? capacityBytes = null,
-        int alignment = 64,
-        ILoggerFactory? loggerFactory = null,
-        IMeterFactory? meterFactory = null) => new()
-        {
-            Spec = spec ?? Spec(layers),
-            CapacityBlocks = capacityBytes is null ? capacity : null,
-            CapacityBytes = capacityBytes,
-            Alignment = alignment,
-            ClearMode = clearMode,
-            Diagnostics = diagnostics,
-            BlocksPerSlab = blocksPerSlab,
-            Name = name,
-            LoggerFactory = loggerFactory,
-            MeterFactory = meterFactory,
-        };
-
-    /// <summary>A pool built from <see cref="Options"/>; the parameters are the same.</summary>
     /// <param name="allocator">
     /// The native allocator seam, for tests that make chosen allocations fail (<c>FailingAllocator</c>); the system
     /// allocator unless given.
@@ -86,7 +60,19 @@ internal static class TestPools
         IMeterFactory? meterFactory = null,
         INativeAllocator? allocator = null)
     {
-        BlockPoolOptions options = Options(capacity, layers, clearMode, diagnostics, blocksPerSlab, name, spec, capacityBytes, alignment, loggerFactory, meterFactory);
+        var options = new BlockPoolOptions
+        {
+            Spec = spec ?? Spec(layers),
+            CapacityBlocks = capacityBytes is null ? capacity : null,
+            CapacityBytes = capacityBytes,
+            Alignment = alignment,
+            ClearMode = clearMode,
+            Diagnostics = diagnostics,
+            BlocksPerSlab = blocksPerSlab,
+            Name = name,
+            LoggerFactory = loggerFactory,
+            MeterFactory = meterFactory,
+        };
         return allocator is null ? new BlockPool(options) : new BlockPool(options, allocator);
     }
 
