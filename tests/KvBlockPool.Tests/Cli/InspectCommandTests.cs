@@ -84,7 +84,7 @@ public sealed class InspectCommandTests : IDisposable
 
     private async Task<string> SaveSampleAsync()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         var agent = new AgentId(5);
         PersistenceKit.Fill(pool, agent, seed: 3, 2, 1, 3);
         string path = Path.Combine(_directory, "agent-5.kvc");

@@ -1,11 +1,10 @@
 using System.Text.RegularExpressions;
 using KvBlockPool.Cli;
 using KvBlockPool.Cli.Simulate;
-using KvBlockPool.Tests.Lifecycle;
 
 namespace KvBlockPool.Tests.Cli;
 
-[Collection(MeasurementCollection.Name)] // it checks the process's native bytes before and after
+[Collection(ProcessWideCollection.Name)] // it checks the process's native bytes before and after
 public sealed partial class SimulateCommandTests
 {
     [Fact]

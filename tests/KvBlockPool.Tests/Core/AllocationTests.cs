@@ -1,13 +1,22 @@
 namespace KvBlockPool.Tests.Core;
 
-public sealed class AllocationTests
+/// <summary>Run under every clear mode, with diagnostics off and on (<see cref="PoolVariantTests"/>).</summary>
+public abstract class AllocationTests(BlockClearMode clearMode, bool diagnostics) : PoolVariantTests(clearMode, diagnostics)
 {
+    public sealed class Zeroed() : AllocationTests(BlockClearMode.ZeroOnFree, diagnostics: false);
+
+    public sealed class Uncleared() : AllocationTests(BlockClearMode.None, diagnostics: false);
+
+    public sealed class ZeroedWithDiagnostics() : AllocationTests(BlockClearMode.ZeroOnFree, diagnostics: true);
+
+    public sealed class UnclearedWithDiagnostics() : AllocationTests(BlockClearMode.None, diagnostics: true);
+
     private static readonly AgentId Agent = new(7);
 
     [Fact]
     public void Allocate_one_block_appends_it_to_the_agents_layer()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8);
+        using BlockPool pool = CreatePool(capacity: 8);
         KvBlock first = pool.Allocate(Agent, 1);
         KvBlock second = pool.Allocate(Agent, 1);
         Assert.Equal((0, 1, 1u), (first.Id, first.Layer, first.Generation));
@@ -20,7 +29,7 @@ public sealed class AllocationTests
     [Fact]
     public void Allocate_count_returns_the_handles_in_list_order()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8);
+        using BlockPool pool = CreatePool(capacity: 8);
         KvBlock[] blocks = pool.Allocate(Agent, 0, 3);
         Assert.Equal(pool.GetAgentBlocks(Agent).GetBlocks(0), blocks);
         Assert.Equal(3, pool.GetBlockCount(Agent, 0));
@@ -29,7 +38,7 @@ public sealed class AllocationTests
     [Fact]
     public void Allocate_into_a_span_fills_it_and_Try_reports_success()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8);
+        using BlockPool pool = CreatePool(capacity: 8);
         Span<KvBlock> buffer = stackalloc KvBlock[3];
         pool.Allocate(Agent, 0, buffer);
         Assert.Equal([0, 1, 2], buffer.ToArray().Select(b => b.Id));
@@ -42,7 +51,7 @@ public sealed class AllocationTests
     [Fact]
     public void AllocateAllLayers_gives_every_layer_its_blocks_layer_major()
     {
-        using BlockPool pool = TestPools.Create(capacity: 10, layers: 3);
+        using BlockPool pool = CreatePool(capacity: 10, layers: 3);
         KvBlock[] blocks = pool.AllocateAllLayers(Agent, 2);
         Assert.Equal([0, 0, 1, 1, 2, 2], blocks.Select(b => b.Layer));
         AgentBlocks view = pool.GetAgentBlocks(Agent);
@@ -59,7 +68,7 @@ public sealed class AllocationTests
     [Fact]
     public void An_exhausted_allocation_throws_with_the_counts_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         pool.Allocate(Agent, 0, 3);
         var error = PoolAssert.ThrowsAndChangesNothing<BlockPoolExhaustedException>(
             pool, () => pool.Allocate(new AgentId(9), 1, 2), "Cannot allocate 2 block(s): only 1 of 4 are available", "Nothing was allocated");
@@ -73,7 +82,7 @@ public sealed class AllocationTests
     [Fact]
     public void A_Try_allocation_that_cannot_be_met_returns_false_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         pool.Allocate(Agent, 0, 3);
         string before = PoolAssert.Snapshot(pool);
         var buffer = new KvBlock[2];
@@ -90,7 +99,7 @@ public sealed class AllocationTests
     [InlineData(int.MinValue)]
     public void A_layer_out_of_range_is_rejected_and_changes_nothing(int layer)
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         pool.Allocate(Agent, 0);
         var error = PoolAssert.ThrowsAndChangesNothing<ArgumentOutOfRangeException>(pool, () => pool.Allocate(Agent, layer), "Layer must be between 0 and 1 (the spec has 2 layers)");
         Assert.Equal("layer", error.ParamName);
@@ -104,7 +113,7 @@ public sealed class AllocationTests
     [InlineData(-3)]
     public void A_count_below_one_is_rejected_and_changes_nothing(int count)
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         pool.Allocate(Agent, 0);
         Assert.Equal("count", PoolAssert.ThrowsAndChangesNothing<ArgumentOutOfRangeException>(pool, () => pool.Allocate(Agent, 0, count)).ParamName);
         Assert.Equal("blocksPerLayer", PoolAssert.ThrowsAndChangesNothing<ArgumentOutOfRangeException>(pool, () => pool.AllocateAllLayers(Agent, count)).ParamName);
@@ -114,7 +123,7 @@ public sealed class AllocationTests
     [Fact]
     public void An_empty_or_wrongly_sized_destination_is_rejected_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8, layers: 3);
+        using BlockPool pool = CreatePool(capacity: 8, layers: 3);
         pool.Allocate(Agent, 0);
         var empty = PoolAssert.ThrowsAndChangesNothing<ArgumentException>(pool, () => pool.Allocate(Agent, 0, Span<KvBlock>.Empty), "The destination is empty");
         Assert.Equal("destination", empty.ParamName);
@@ -128,7 +137,7 @@ public sealed class AllocationTests
     [Fact]
     public void The_high_water_mark_keeps_the_peak()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8);
+        using BlockPool pool = CreatePool(capacity: 8);
         pool.Allocate(Agent, 0, 5);
         pool.FreeAgent(Agent);
         pool.Allocate(Agent, 1, 2);
@@ -139,7 +148,7 @@ public sealed class AllocationTests
     [Fact]
     public void A_freed_block_comes_back_with_a_new_generation()
     {
-        using BlockPool pool = TestPools.Create(capacity: 1);
+        using BlockPool pool = CreatePool(capacity: 1);
         KvBlock first = pool.Allocate(Agent, 0);
         pool.Free(Agent, first);
         KvBlock second = pool.Allocate(new AgentId(8), 1);

@@ -1,6 +1,6 @@
 namespace KvBlockPool.Tests.Core;
 
-[Collection(NativeMemoryCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class ConstructionTests
 {
     [Fact]
@@ -61,7 +61,7 @@ public sealed class ConstructionTests
     [MemberData(nameof(InvalidOptions))]
     public void Invalid_options_are_rejected_with_a_message_that_says_what_to_change(string why, Action<BlockPoolOptions> spoil, string message)
     {
-        BlockPoolOptions options = TestPools.Options(capacity: 4);
+        var options = new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 4, Alignment = 64, Diagnostics = false };
         spoil(options);
         long live = BlockPool.LiveNativeBytes;
         var error = Assert.Throws<ArgumentException>(() => new BlockPool(options));
@@ -73,9 +73,7 @@ public sealed class ConstructionTests
     [Fact]
     public void A_byte_budget_holds_as_many_padded_blocks_as_fit()
     {
-        BlockPoolOptions options = TestPools.Options();
-        (options.CapacityBlocks, options.CapacityBytes, options.Alignment) = (null, 10_000, 1024);
-        using var pool = new BlockPool(options);
+        using BlockPool pool = TestPools.Create(capacityBytes: 10_000, alignment: 1024);
         Assert.Equal(9, pool.Capacity); // 256-byte blocks padded to 1024
         Assert.Equal(9 * 1024, pool.NativeBytes);
     }
@@ -97,41 +95,12 @@ public sealed class ConstructionTests
     {
         var allocator = new FailingAllocator(throwOutOfMemory, failingCall);
         long live = BlockPool.LiveNativeBytes;
-        var error = Assert.Throws<NativeAllocationException>(() => new BlockPool(TestPools.Options(capacity: 8, blocksPerSlab: 2), allocator));
+        var error = Assert.Throws<NativeAllocationException>(() => TestPools.Create(capacity: 8, blocksPerSlab: 2, allocator: allocator));
         Assert.Contains($"Could not allocate native slab {failingCall} of 4", error.Message, StringComparison.Ordinal);
         Assert.Contains($"The {failingCall - 1} slab(s) already taken were freed", error.Message, StringComparison.Ordinal);
         Assert.Equal(8 * 256, error.RequestedBytes);
         Assert.Equal(throwOutOfMemory, error.InnerException is OutOfMemoryException);
         Assert.Equal(0, allocator.Live);
         Assert.Equal(live, BlockPool.LiveNativeBytes);
-    }
-
-    [Fact]
-    public void Diagnostics_follow_the_option_and_otherwise_the_environment_variable()
-    {
-        string? saved = Environment.GetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable);
-        try
-        {
-            foreach ((string? value, bool expected) in new[] { ((string?)"1", true), ("TRUE", true), ("0", false), ("yes", false), (null, false) })
-            {
-                Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, value);
-                BlockPoolOptions options = TestPools.Options(capacity: 1);
-                options.Diagnostics = null;
-                using (var pool = new BlockPool(options))
-                {
-                    Assert.True(expected == pool.DiagnosticsEnabled, $"KVBLOCKPOOL_DIAGNOSTICS={value}");
-                }
-
-                options.Diagnostics = !expected;
-                using (var pool = new BlockPool(options))
-                {
-                    Assert.Equal(!expected, pool.DiagnosticsEnabled);
-                }
-            }
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, saved);
-        }
     }
 }

@@ -22,31 +22,26 @@ public sealed class DisposeTests
     [Fact]
     public void Dispose_reports_and_logs_what_each_agent_still_held()
     {
-        var logs = new CapturingLoggerProvider();
-        using (var factory = LoggerFactory.Create(builder => builder.AddProvider(logs)))
-        {
-            BlockPoolOptions options = TestPools.Options(capacity: 8, name: "leaky");
-            options.LoggerFactory = factory;
-            var pool = new BlockPool(options);
-            pool.Allocate(new AgentId(2), 0, 3);
-            pool.AllocateAllLayers(new AgentId(1), 1);
-            pool.Dispose();
+        var logs = new CapturingLoggerFactory();
+        BlockPool pool = TestPools.Create(capacity: 8, name: "leaky", loggerFactory: logs);
+        pool.Allocate(new AgentId(2), 0, 3);
+        pool.AllocateAllLayers(new AgentId(1), 1);
+        pool.Dispose();
 
-            BlockLeakReport report = pool.LeakReport!;
-            Assert.Equal("leaky", report.PoolName);
-            Assert.Equal(5, report.TotalBlocks);
-            Assert.Equal((2, 3), (report.BlocksByAgent[new AgentId(1)], report.BlocksByAgent[new AgentId(2)]));
-            Assert.Equal((0, 0), (report.OpenScopes, report.UncommittedScopeBlocks));
-            Assert.Empty(report.AllocationStacks);
-            Assert.Equal(
-                $"Pool 'leaky' was disposed with 5 block(s) still allocated:{Environment.NewLine}  agent 1: 2 block(s){Environment.NewLine}  agent 2: 3 block(s)",
-                report.ToString());
-            pool.Dispose(); // logs once
-        }
+        BlockLeakReport report = pool.LeakReport!;
+        Assert.Equal("leaky", report.PoolName);
+        Assert.Equal(5, report.TotalBlocks);
+        Assert.Equal((2, 3), (report.BlocksByAgent[new AgentId(1)], report.BlocksByAgent[new AgentId(2)]));
+        Assert.Equal((0, 0), (report.OpenScopes, report.UncommittedScopeBlocks));
+        Assert.Empty(report.AllocationStacks);
+        Assert.Equal(
+            $"Pool 'leaky' was disposed with 5 block(s) still allocated:{Environment.NewLine}  agent 1: 2 block(s){Environment.NewLine}  agent 2: 3 block(s)",
+            report.ToString());
+        pool.Dispose(); // logs once
 
-        (LogLevel level, string message) = Assert.Single(logs.Entries);
-        Assert.Equal(LogLevel.Warning, level);
-        Assert.Contains("Block pool 'leaky' disposed with 5 block(s) still allocated", message, StringComparison.Ordinal);
+        LogEntry entry = Assert.Single(logs.Entries);
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Contains("Block pool 'leaky' disposed with 5 block(s) still allocated", entry.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -86,7 +81,7 @@ public sealed class DisposeTests
         var spec = new KvCacheSpec(1, 8, 128, 512, KvElementType.Float16);
         for (int attempt = 0; attempt < 3; attempt++)
         {
-            var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 64, Diagnostics = false });
+            BlockPool pool = TestPools.Create(capacity: 64, spec: spec, alignment: 0);
             pool.Allocate(Agent, 0, 64);
             using var started = new ManualResetEventSlim();
             Exception? failure = null;

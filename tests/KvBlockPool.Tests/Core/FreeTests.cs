@@ -1,16 +1,23 @@
 namespace KvBlockPool.Tests.Core;
 
-public sealed class FreeTests
+/// <summary>Run under every clear mode, with diagnostics off and on (<see cref="PoolVariantTests"/>).</summary>
+public abstract class FreeTests(BlockClearMode clearMode, bool diagnostics) : PoolVariantTests(clearMode, diagnostics)
 {
+    public sealed class Zeroed() : FreeTests(BlockClearMode.ZeroOnFree, diagnostics: false);
+
+    public sealed class Uncleared() : FreeTests(BlockClearMode.None, diagnostics: false);
+
+    public sealed class ZeroedWithDiagnostics() : FreeTests(BlockClearMode.ZeroOnFree, diagnostics: true);
+
+    public sealed class UnclearedWithDiagnostics() : FreeTests(BlockClearMode.None, diagnostics: true);
+
     private static readonly AgentId Agent = new(1);
     private static readonly AgentId Other = new(2);
 
-    [Theory]
-    [InlineData(BlockClearMode.ZeroOnFree)]
-    [InlineData(BlockClearMode.None)]
-    public void Free_removes_the_blocks_keeps_the_order_of_the_rest_and_makes_them_available(BlockClearMode mode)
+    [Fact]
+    public void Free_removes_the_blocks_keeps_the_order_of_the_rest_and_makes_them_available()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8, clearMode: mode);
+        using BlockPool pool = CreatePool(capacity: 8);
         KvBlock[] blocks = pool.Allocate(Agent, 0, 5);
         KvBlock other = pool.Allocate(Agent, 1);
         pool.Free(Agent, [blocks[3], blocks[1], other]);
@@ -24,30 +31,21 @@ public sealed class FreeTests
     }
 
     [Fact]
-    public void Free_zeroes_the_bytes_before_the_block_is_handed_out_again()
+    public void A_freed_blocks_bytes_are_zeroed_poisoned_or_left_as_the_clear_mode_and_diagnostics_say()
     {
-        using BlockPool pool = TestPools.Create(capacity: 1);
+        using BlockPool pool = CreatePool(capacity: 1);
         KvBlock block = pool.Allocate(Agent, 0);
         pool.GetBlockSpan(block).Fill(0xAB);
         pool.Free(Agent, block);
         KvBlock again = pool.Allocate(Other, 0);
-        Assert.Equal(-1, pool.GetBlockSpan(again).IndexOfAnyExcept((byte)0));
-    }
-
-    [Fact]
-    public void ClearMode_None_leaves_the_bytes()
-    {
-        using BlockPool pool = TestPools.Create(capacity: 1, clearMode: BlockClearMode.None);
-        KvBlock block = pool.Allocate(Agent, 0);
-        pool.GetBlockSpan(block).Fill(0xAB);
-        pool.Free(Agent, block);
-        Assert.Equal(-1, pool.GetBlockSpan(pool.Allocate(Other, 0)).IndexOfAnyExcept((byte)0xAB));
+        Assert.Equal(block.Id, again.Id);
+        Assert.Equal(-1, pool.GetBlockSpan(again).IndexOfAnyExcept(BytesAfterFree(written: 0xAB)));
     }
 
     [Fact]
     public void Freeing_every_block_forgets_the_agent()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         KvBlock[] blocks = pool.AllocateAllLayers(Agent, 2);
         pool.Free(Agent, blocks);
         Assert.False(pool.ContainsAgent(Agent));
@@ -59,7 +57,7 @@ public sealed class FreeTests
     [Fact]
     public void Freeing_more_handles_than_fit_on_the_stack_works()
     {
-        using BlockPool pool = TestPools.Create(capacity: 100);
+        using BlockPool pool = CreatePool(capacity: 100);
         KvBlock[] blocks = pool.Allocate(Agent, 0, 90);
         pool.Free(Agent, blocks.AsSpan(0, 80));
         Assert.Equal(10, pool.GetBlockCount(Agent));
@@ -73,7 +71,7 @@ public sealed class FreeTests
     [Fact]
     public void Freeing_nothing_is_allowed_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create();
+        using BlockPool pool = CreatePool();
         pool.Allocate(Agent, 0);
         string before = PoolAssert.Snapshot(pool);
         pool.Free(Agent, ReadOnlySpan<KvBlock>.Empty);
@@ -84,7 +82,7 @@ public sealed class FreeTests
     [Fact]
     public void A_double_free_throws_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         KvBlock[] blocks = pool.Allocate(Agent, 0, 3);
         pool.Free(Agent, blocks[0]);
         var error = PoolAssert.ThrowsAndChangesNothing<DoubleFreeException>(pool, () => pool.Free(Agent, [blocks[1], blocks[0]]), "was already freed (double free)", "Nothing was freed");
@@ -95,7 +93,7 @@ public sealed class FreeTests
     [Fact]
     public void A_handle_twice_in_one_request_throws_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         KvBlock[] blocks = pool.Allocate(Agent, 0, 3);
         var error = PoolAssert.ThrowsAndChangesNothing<DoubleFreeException>(pool, () => pool.Free(Agent, [blocks[0], blocks[2], blocks[0]]), "appears more than once in this request");
         Assert.Equal(InvalidBlockHandleReason.DoubleFree, error.Reason);
@@ -104,7 +102,7 @@ public sealed class FreeTests
     [Fact]
     public void A_stale_handle_throws_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 1);
+        using BlockPool pool = CreatePool(capacity: 1);
         KvBlock old = pool.Allocate(Agent, 0);
         pool.Free(Agent, old);
         KvBlock current = pool.Allocate(Agent, 0);
@@ -118,8 +116,8 @@ public sealed class FreeTests
     [Fact]
     public void A_foreign_handle_throws_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
-        using BlockPool otherPool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
+        using BlockPool otherPool = CreatePool(capacity: 4);
         KvBlock mine = pool.Allocate(Agent, 0);
         KvBlock foreign = otherPool.Allocate(Agent, 0);
         Assert.Equal(mine.Id, foreign.Id);
@@ -136,7 +134,7 @@ public sealed class FreeTests
     [Fact]
     public void A_handle_from_before_a_reconfigure_is_foreign()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         KvBlock old = pool.Allocate(Agent, 0);
         pool.Free(Agent, old);
         pool.Reconfigure(TestPools.Spec(layers: 2));
@@ -147,7 +145,7 @@ public sealed class FreeTests
     [Fact]
     public void A_block_of_another_agent_throws_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         KvBlock mine = pool.Allocate(Agent, 0);
         KvBlock theirs = pool.Allocate(Other, 0);
         var error = PoolAssert.ThrowsAndChangesNothing<BlockOwnershipException>(pool, () => pool.Free(Agent, [mine, theirs]), "is held by agent 2, not by agent 1", "Nothing was freed");
@@ -158,7 +156,7 @@ public sealed class FreeTests
     [Fact]
     public void A_block_of_an_open_scope_cannot_be_freed_through_the_pool()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         pool.Allocate(Agent, 0);
         using AllocationScope scope = pool.BeginScope(Agent);
         KvBlock pending = scope.Allocate(1);
@@ -168,7 +166,7 @@ public sealed class FreeTests
     [Fact]
     public void FreeAgent_frees_every_layer_and_returns_the_count()
     {
-        using BlockPool pool = TestPools.Create(capacity: 8, layers: 3);
+        using BlockPool pool = CreatePool(capacity: 8, layers: 3);
         pool.AllocateAllLayers(Agent, 2);
         pool.Allocate(Other, 1);
         Assert.Equal(6, pool.FreeAgent(Agent));
@@ -177,12 +175,10 @@ public sealed class FreeTests
         PoolAssert.Invariants(pool);
     }
 
-    [Theory]
-    [InlineData(BlockClearMode.ZeroOnFree)]
-    [InlineData(BlockClearMode.None)]
-    public void FreeAgent_of_an_unknown_agent_returns_zero_and_changes_nothing(BlockClearMode mode)
+    [Fact]
+    public void FreeAgent_of_an_unknown_agent_returns_zero_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4, clearMode: mode);
+        using BlockPool pool = CreatePool(capacity: 4);
         pool.Allocate(Agent, 0);
         string before = PoolAssert.Snapshot(pool);
         Assert.Equal(0, pool.FreeAgent(Other));
@@ -192,15 +188,15 @@ public sealed class FreeTests
     }
 
     [Fact]
-    public void FreeAgent_zeroes_every_block_it_frees()
+    public void FreeAgent_clears_every_block_it_frees_as_the_clear_mode_and_diagnostics_say()
     {
-        using BlockPool pool = TestPools.Create(capacity: 4);
+        using BlockPool pool = CreatePool(capacity: 4);
         foreach (KvBlock block in pool.AllocateAllLayers(Agent, 2))
         {
             pool.GetBlockSpan(block).Fill(0x5A);
         }
 
         pool.FreeAgent(Agent);
-        Assert.All(pool.Allocate(Other, 0, 4), b => Assert.Equal(-1, pool.GetBlockSpan(b).IndexOfAnyExcept((byte)0)));
+        Assert.All(pool.Allocate(Other, 0, 4), b => Assert.Equal(-1, pool.GetBlockSpan(b).IndexOfAnyExcept(BytesAfterFree(written: 0x5A))));
     }
 }

@@ -10,7 +10,7 @@ namespace KvBlockPool.Tests.Core;
 /// Native memory is real memory: it must be taken when a pool is built, match what was asked, and be given back
 /// at once on dispose, however many pools come and go.
 /// </summary>
-[Collection(NativeMemoryCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class MemoryTests(ITestOutputHelper output)
 {
     private const long PoolBytes = 64L * 1024 * 1024;
@@ -23,19 +23,17 @@ public sealed class MemoryTests(ITestOutputHelper output)
         // whether touched or not). Every 10th pool is zeroed at construction, so all of its pages become resident
         // (RSS); the others leave their bytes as they are (ClearMode.None) and touch one block. Zeroing all 1,000
         // would spend ~40 s of CPU in page faults alone and prove nothing more.
-        BlockPoolOptions Options(int cycle) => new()
-        {
-            Spec = KvCacheSpec.Llama3_8B(),
-            CapacityBytes = PoolBytes,
-            Diagnostics = false,
-            ClearMode = cycle % 10 == 0 ? BlockClearMode.ZeroOnFree : BlockClearMode.None,
-        };
+        BlockPool NewPool(int cycle) => TestPools.Create(
+            spec: KvCacheSpec.Llama3_8B(),
+            capacityBytes: PoolBytes,
+            alignment: 0,
+            clearMode: cycle % 10 == 0 ? BlockClearMode.ZeroOnFree : BlockClearMode.None);
 
         Settle();
         long liveBefore = BlockPool.LiveNativeBytes;
         for (int i = 0; i < 10; i++)
         {
-            new BlockPool(Options(i)).Dispose(); // warm-up: allocator arenas, JIT
+            NewPool(i).Dispose(); // warm-up: allocator arenas, JIT
         }
 
         Settle();
@@ -44,7 +42,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < Cycles; i++)
         {
-            using var pool = new BlockPool(Options(i));
+            using BlockPool pool = NewPool(i);
             Assert.Equal(PoolBytes, pool.NativeBytes);
             Assert.Equal(liveBefore + PoolBytes, BlockPool.LiveNativeBytes);
             KvBlock block = pool.Allocate(new AgentId(i), 0);
@@ -77,7 +75,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
         Settle();
         long liveBefore = BlockPool.LiveNativeBytes;
         long rssBefore = ProcessMemory("VmRSS");
-        var pool = new BlockPool(new BlockPoolOptions { Spec = KvCacheSpec.Llama3_8B(), CapacityBytes = PoolBytes, Diagnostics = false });
+        BlockPool pool = TestPools.Create(spec: KvCacheSpec.Llama3_8B(), capacityBytes: PoolBytes, alignment: 0);
         long rssWith = ProcessMemory("VmRSS");
         Assert.Equal(1024, pool.Capacity);
         Assert.Equal(PoolBytes, pool.NativeBytes);
@@ -120,7 +118,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
     public unsafe void Native_slabs_are_freed_exactly_once()
     {
         var allocator = new FailingAllocator(throwOutOfMemory: false);
-        BlockPoolOptions options = TestPools.Options(capacity: 4, blocksPerSlab: 2);
+        var options = new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 4, BlocksPerSlab = 2, Alignment = 64 };
         BlockLayout layout = BlockLayout.Resolve(options, options.Spec!, diagnostics: false);
         long live = NativeSlabs.LiveBytes;
         var slabs = NativeSlabs.Allocate(layout, allocator, fill: 0, guardFill: 0);
@@ -134,7 +132,7 @@ public sealed class MemoryTests(ITestOutputHelper output)
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long BuildAndDrop()
     {
-        var pool = TestPools.Create(capacity: 8);
+        BlockPool pool = TestPools.Create(capacity: 8);
         pool.Allocate(new AgentId(1), 0);
         return pool.NativeBytes;
     }

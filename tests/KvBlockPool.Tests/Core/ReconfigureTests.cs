@@ -11,7 +11,7 @@ public sealed class ReconfigureTests
         KvBlock old = pool.Allocate(Agent, 1);
         pool.GetBlockSpan(old).Fill(3);
         pool.FreeAgent(Agent);
-        KvCacheSpec wider = new(layers: 4, kvHeads: 4, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
+        KvCacheSpec wider = TestPools.Spec(layers: 4, kvHeads: 4);
         pool.Reconfigure(wider);
 
         Assert.Equal(wider, pool.Spec);
@@ -29,11 +29,9 @@ public sealed class ReconfigureTests
     [Fact]
     public void Reconfigure_with_a_byte_budget_recomputes_the_capacity()
     {
-        BlockPoolOptions options = TestPools.Options();
-        (options.CapacityBlocks, options.CapacityBytes) = (null, 4096);
-        using var pool = new BlockPool(options);
+        using BlockPool pool = TestPools.Create(capacityBytes: 4096);
         Assert.Equal(16, pool.Capacity);
-        pool.Reconfigure(new KvCacheSpec(1, 4, 8, 4, KvElementType.Float16)); // 512-byte blocks
+        pool.Reconfigure(TestPools.Spec(layers: 1, kvHeads: 4)); // 512-byte blocks
         Assert.Equal(8, pool.Capacity);
         Assert.Equal(4096, pool.NativeBytes);
     }
@@ -56,9 +54,7 @@ public sealed class ReconfigureTests
     [Fact]
     public void Reconfigure_to_a_spec_the_options_cannot_hold_throws_and_changes_nothing()
     {
-        BlockPoolOptions options = TestPools.Options();
-        (options.CapacityBlocks, options.CapacityBytes) = (null, 1024);
-        using var pool = new BlockPool(options);
+        using BlockPool pool = TestPools.Create(capacityBytes: 1024);
         PoolAssert.ThrowsAndChangesNothing<ArgumentException>(pool, () => pool.Reconfigure(KvCacheSpec.Llama3_8B()), "CapacityBytes 1024 does not hold even one block");
         Assert.Equal("spec", PoolAssert.ThrowsAndChangesNothing<ArgumentNullException>(pool, () => pool.Reconfigure(null!)).ParamName);
     }
@@ -67,7 +63,7 @@ public sealed class ReconfigureTests
     public void A_failed_native_allocation_keeps_the_old_configuration_working()
     {
         var allocator = new FailingAllocator(throwOutOfMemory: false, 3);
-        using var pool = new BlockPool(TestPools.Options(capacity: 4, blocksPerSlab: 2), allocator); // calls 1 and 2
+        using BlockPool pool = TestPools.Create(capacity: 4, blocksPerSlab: 2, allocator: allocator); // calls 1 and 2
         KvBlock block = pool.Allocate(Agent, 0);
         pool.Free(Agent, block);
         PoolAssert.ThrowsAndChangesNothing<NativeAllocationException>(pool, () => pool.Reconfigure(TestPools.Spec(3)), "Could not allocate native slab 1 of 2");

@@ -5,8 +5,7 @@ public sealed class SmokeTests
     [Fact]
     public void A_pool_hands_out_frees_and_accounts_for_blocks()
     {
-        var spec = new KvCacheSpec(layers: 2, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
-        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 8, Alignment = 64 });
+        using BlockPool pool = TestPools.Create(capacity: 8);
         var agent = new AgentId(1);
         KvBlock[] blocks = pool.Allocate(agent, 0, 3);
         Assert.Equal(5, pool.AvailableBlocks);

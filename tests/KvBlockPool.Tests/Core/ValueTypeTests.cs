@@ -60,7 +60,7 @@ public sealed class ValueTypeTests
         var inner = new InvalidOperationException("cause");
         Assert.Equal("m", new KvBlockPoolException("m").Message);
         Assert.Same(inner, new KvBlockPoolException("m", inner).InnerException);
-        Assert.NotNull(new KvBlockPoolException().Message);
+        Assert.Equal("Exception of type 'KvBlockPool.KvBlockPoolException' was thrown.", new KvBlockPoolException().Message);
         var handle = new InvalidBlockHandleException(default, InvalidBlockHandleReason.Stale, "x");
         Assert.Equal(InvalidBlockHandleReason.Stale, handle.Reason);
         Assert.Null(new NativeAllocationException("n", 5, null).InnerException);

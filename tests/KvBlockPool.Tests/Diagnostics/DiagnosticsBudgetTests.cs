@@ -1,5 +1,3 @@
-using KvBlockPool.Tests.Lifecycle;
-
 namespace KvBlockPool.Tests.Diagnostics;
 
 public sealed class DiagnosticsBudgetTests
@@ -8,14 +6,7 @@ public sealed class DiagnosticsBudgetTests
     public void A_byte_budget_holds_in_diagnostics_mode_even_when_the_guard_leaves_the_last_slab_part_full()
     {
         // 256-byte blocks + a 64-byte guard: a 320-byte stride; 7 blocks in slabs of 3 are 3 + 3 + 1.
-        using var pool = new BlockPool(new BlockPoolOptions
-        {
-            Spec = TestPools.SmallSpec,
-            CapacityBytes = 7 * 320,
-            BlocksPerSlab = 3,
-            Alignment = 64,
-            Diagnostics = true,
-        });
+        using BlockPool pool = TestPools.Create(layers: 4, capacityBytes: 7 * 320, blocksPerSlab: 3, diagnostics: true);
 
         Assert.Equal(7, pool.Capacity);
         Assert.Equal(7 * 320, pool.NativeBytes); // not 9 blocks' worth: the last slab holds one block
@@ -36,8 +27,8 @@ public sealed class DiagnosticsBudgetTests
     [Fact]
     public void Diagnostics_mode_costs_a_guard_per_block_in_native_memory()
     {
-        using var plain = new BlockPool(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 10, Alignment = 64, Diagnostics = false });
-        using var checkedPool = new BlockPool(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 10, Alignment = 64, Diagnostics = true });
+        using BlockPool plain = TestPools.Create(capacity: 10, layers: 4, diagnostics: false);
+        using BlockPool checkedPool = TestPools.Create(capacity: 10, layers: 4, diagnostics: true);
 
         Assert.Equal(10 * 256, plain.NativeBytes);
         Assert.Equal(10 * 320, checkedPool.NativeBytes);

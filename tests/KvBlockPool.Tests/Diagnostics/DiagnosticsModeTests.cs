@@ -1,79 +1,126 @@
 using KvBlockPool.Lifecycle;
 using System.Runtime.CompilerServices;
-using KvBlockPool.Tests.Lifecycle;
+using KvBlockPool.Tests.Core;
 using Microsoft.Extensions.Logging;
 
 namespace KvBlockPool.Tests.Diagnostics;
 
+/// <summary>
+/// Diagnostics mode: poison checked when a block is handed out, guard bytes checked when it is freed (by the pool
+/// and through the lifecycle layer), allocation stacks in leak reports; and none of it when the mode is off.
+/// </summary>
 public sealed unsafe class DiagnosticsModeTests
 {
     private static readonly AgentId Writer = new(11);
     private static readonly AgentId Victim = new(12);
 
+    [Theory]
+    [InlineData(BlockClearMode.ZeroOnFree, 0x00)]
+    [InlineData(BlockClearMode.None, 0xDB)]
+    public void Blocks_are_handed_out_zeroed_or_poisoned_with_guard_bytes_after_them(BlockClearMode mode, byte expected)
+    {
+        using BlockPool pool = TestPools.Create(capacity: 4, clearMode: mode, diagnostics: true);
+        Assert.True(pool.DiagnosticsEnabled);
+        Assert.Equal(4 * 320, pool.NativeBytes); // 256 data + 64 guard, 64-aligned
+        KvBlock block = pool.Allocate(Writer, 0);
+        Assert.Equal(-1, pool.GetBlockSpan(block).IndexOfAnyExcept(expected));
+        pool.GetBlockSpan(block).Fill(1);
+        pool.Free(Writer, block);
+        KvBlock again = pool.Allocate(Writer, 1);
+        Assert.Equal(block.Id, again.Id);
+        Assert.Equal(-1, pool.GetBlockSpan(again).IndexOfAnyExcept(expected));
+        PoolAssert.Invariants(pool);
+    }
+
     [Fact]
     public void A_write_after_free_through_a_kept_pointer_is_reported_at_the_next_allocation_with_block_owner_and_layer()
     {
-        var logs = new RecordingLoggerFactory();
-        using BlockPool pool = TestPools.Create(capacityBlocks: 8, diagnostics: true, loggerFactory: logs);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 8, layers: 4, diagnostics: true, loggerFactory: logs);
         KvBlock block = pool.Allocate(Writer, layer: 2);
         byte* kept = pool.GetPointer(block);
         pool.Free(Writer, block);
 
         kept[100] = 0x42; // the bug: a kernel still writing through a pointer taken before Free
 
-        string before = pool.DescribeState();
-        BlockCorruptionException error = Assert.Throws<BlockCorruptionException>(() => pool.Allocate(Victim, layer: 0));
-        Assert.Equal(BlockCorruptionKind.WriteAfterFree, error.Kind);
-        Assert.Equal(block.Id, error.BlockId);
-        Assert.Equal(Writer, error.Owner);
-        Assert.Equal(2, error.Layer);
-        Assert.Equal(100, error.ByteOffset);
-        Assert.Contains($"Block {block.Id} was written after it was freed", error.Message, StringComparison.Ordinal);
-        Assert.Contains("its last owner was agent 11 on layer 2", error.Message, StringComparison.Ordinal);
-        Assert.Equal(before, pool.DescribeState()); // the allocation was refused and nothing changed
+        BlockCorruptionException error = PoolAssert.ThrowsAndChangesNothing<BlockCorruptionException>(
+            pool,
+            () => pool.Allocate(Victim, layer: 0),
+            "Block 0 was written after it was freed: byte 100 is 0x42",
+            "its last owner was agent 11 on layer 2");
+        Assert.Equal((BlockCorruptionKind.WriteAfterFree, block.Id, Writer, 2, 100), (error.Kind, error.BlockId, error.Owner, error.Layer, error.ByteOffset));
         Assert.False(pool.ContainsAgent(Victim));
         LogEntry logged = Assert.Single(logs.Entries);
         Assert.Equal(LogLevel.Error, logged.Level);
+        Assert.Contains("found corrupted memory", logged.Message, StringComparison.Ordinal);
         Assert.Contains("was written after it was freed", logged.Message, StringComparison.Ordinal);
 
         // Reported once: the block was poisoned again, so the retry gets it.
         KvBlock again = pool.Allocate(Victim, layer: 0);
         Assert.Equal(block.Id, again.Id);
-        Assert.Null(pool.FindInvariantViolation());
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
+    public void A_write_to_a_never_allocated_block_says_so()
+    {
+        using BlockPool pool = TestPools.Create(capacity: 2, diagnostics: true);
+        KvBlock block = pool.Allocate(Writer, 0);
+        pool.GetPointer(block)[320] = 1; // the next block, never allocated
+
+        var error = PoolAssert.ThrowsAndChangesNothing<BlockCorruptionException>(pool, () => pool.Allocate(Writer, 1), "it has not been allocated before");
+        Assert.Equal(-1, error.Layer);
     }
 
     [Fact]
     public void A_write_past_the_end_of_a_block_is_reported_when_it_is_freed_and_the_free_still_happens()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 8, diagnostics: true);
-        KvBlock block = pool.Allocate(Writer, layer: 3);
+        using BlockPool pool = TestPools.Create(capacity: 8, layers: 4, diagnostics: true);
+        KvBlock[] blocks = pool.Allocate(Writer, layer: 3, count: 2);
+        KvBlock block = blocks[0]; // block 0: the report docs/diagnostics.md shows
         int size = pool.Spec.BytesPerBlock;
         byte* data = pool.GetPointer(block);
         new Span<byte>(data, size).Fill(7); // writing the whole block is fine
-        data[size + 5] = 0; // one byte too far: the overrun lands in the guard
+        data[size + 5] = 0; // 6 bytes past the end: the overrun lands in the guard
 
-        BlockCorruptionException error = Assert.Throws<BlockCorruptionException>(() => pool.Free(Writer, block));
+        BlockCorruptionException error = Assert.Throws<BlockCorruptionException>(() => pool.Free(Writer, blocks));
 
-        Assert.Equal(BlockCorruptionKind.Overrun, error.Kind);
-        Assert.Equal(block.Id, error.BlockId);
-        Assert.Equal(Writer, error.Owner);
-        Assert.Equal(3, error.Layer);
-        Assert.Equal(size + 5, error.ByteOffset);
-        Assert.Contains($"Block {block.Id} (layer 3) of agent 11 was written past its end", error.Message, StringComparison.Ordinal);
-        Assert.Equal(0, pool.AllocatedBlocks);
+        Assert.Equal((BlockCorruptionKind.Overrun, block.Id, Writer, 3, size + 5), (error.Kind, error.BlockId, error.Owner, error.Layer, error.ByteOffset));
+        Assert.Contains("Block 0 (layer 3) of agent 11 was written past its end: guard byte 5 (block offset 261) is 0x00", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, pool.AllocatedBlocks); // both blocks were freed
         Assert.Throws<DoubleFreeException>(() => pool.Free(Writer, block));
+        PoolAssert.Invariants(pool);
 
-        // The guard was restored: the block is handed out and freed again without a report.
-        KvBlock again = pool.Allocate(Victim, layer: 0);
-        Assert.Equal(block.Id, again.Id);
+        // The guard was restored: the blocks are handed out and freed again without a report.
+        KvBlock[] again = pool.Allocate(Victim, layer: 0, count: 2);
+        Assert.Equal(blocks.Select(b => b.Id).Order(), again.Select(b => b.Id).Order());
         pool.Free(Victim, again);
-        Assert.Null(pool.FindInvariantViolation());
+        PoolAssert.Invariants(pool);
+
+        // FreeAgent reports an overrun too, and still frees everything.
+        KvBlock[] next = pool.Allocate(Victim, layer: 1, count: 2);
+        pool.GetPointer(next[1])[300] = 7;
+        Assert.Equal(BlockCorruptionKind.Overrun, Assert.Throws<BlockCorruptionException>(() => pool.FreeAgent(Victim)).Kind);
+        Assert.Equal(0, pool.AllocatedBlocks);
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
+    public void Rolling_back_a_scope_in_diagnostics_mode_poisons_its_blocks()
+    {
+        using BlockPool pool = TestPools.Create(capacity: 4, clearMode: BlockClearMode.None, diagnostics: true);
+        using (AllocationScope scope = pool.BeginScope(Writer))
+        {
+            pool.GetBlockSpan(scope.Allocate(0)).Fill(5);
+        }
+
+        Assert.Equal(-1, pool.GetBlockSpan(pool.Allocate(Writer, 0)).IndexOfAnyExcept((byte)0xDB));
     }
 
     [Fact]
     public void The_lifecycle_layer_surfaces_an_overrun_found_by_truncate_and_keeps_its_books_in_step()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Writer, promptTokens: 8); // 2 blocks per layer
         int[] ids = new int[2];
@@ -99,7 +146,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void The_lifecycle_layer_surfaces_an_overrun_found_by_release_and_forgets_the_agent()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Writer, promptTokens: 8);
         KvBlock last = pool.GetAgentBlocks(Writer).GetBlock(layer: 3, index: 1);
@@ -118,7 +165,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void Disposing_the_manager_still_releases_an_agent_whose_block_was_overrun()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         var manager = new AgentCacheManager(pool);
         manager.Admit(Writer, promptTokens: 4);
         pool.GetPointer(pool.GetAgentBlocks(Writer).GetBlock(layer: 0, index: 0))[pool.Spec.BytesPerBlock] = 9;
@@ -132,7 +179,7 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void The_lifecycle_layer_refuses_an_append_onto_a_block_written_after_free_and_changes_nothing()
     {
-        using BlockPool pool = TestPools.Create(capacityBlocks: 32, diagnostics: true);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4, diagnostics: true);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Victim, promptTokens: 4); // one full block per layer
         KvBlock stray = pool.Allocate(Writer, layer: 0);
@@ -152,31 +199,42 @@ public sealed unsafe class DiagnosticsModeTests
     }
 
     [Fact]
-    public void A_leak_report_in_diagnostics_mode_names_the_code_that_allocated_the_leaked_blocks()
+    public void A_leak_report_in_diagnostics_mode_names_the_code_that_allocated_the_leaked_blocks_and_keeps_at_most_16_stacks()
     {
-        BlockPool pool = TestPools.Create(capacityBlocks: 16, diagnostics: true);
+        BlockPool pool = TestPools.Create(capacity: 40, layers: 4, diagnostics: true);
         LeakThreeBlocks(pool);
-        pool.Allocate(Victim, layer: 0);
+        using (AllocationScope scope = pool.BeginScope(Victim))
+        {
+            scope.Allocate(0);
+            scope.Commit();
+        }
+
+        for (int i = 0; i < 20; i++)
+        {
+            AllocateFrom(pool, i); // more distinct stacks than the report keeps
+        }
 
         pool.Dispose();
 
         BlockLeakReport report = Assert.IsType<BlockLeakReport>(pool.LeakReport);
-        Assert.Equal(4, report.TotalBlocks);
+        Assert.Equal(24, report.TotalBlocks);
         Assert.Equal(3, report.BlocksByAgent[Writer]);
+        Assert.Equal(16, report.AllocationStacks.Count);
         KeyValuePair<string, int> leaker = Assert.Single(report.AllocationStacks, s => s.Key.Contains(nameof(LeakThreeBlocks), StringComparison.Ordinal));
         Assert.Equal(3, leaker.Value);
+        Assert.Contains("block(s) allocated at:", report.ToString(), StringComparison.Ordinal);
         Assert.Contains(nameof(LeakThreeBlocks), report.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
     public void Without_diagnostics_there_are_no_guard_bytes_no_stacks_and_no_checks()
     {
-        using BlockPool plain = new(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 8, Alignment = 64, Diagnostics = false, ClearMode = BlockClearMode.None });
-        using BlockPool checkedPool = TestPools.Create(capacityBlocks: 8, diagnostics: true);
+        using BlockPool plain = TestPools.Create(capacity: 8, layers: 4, clearMode: BlockClearMode.None, diagnostics: false);
+        using BlockPool checkedPool = TestPools.Create(capacity: 8, layers: 4, diagnostics: true);
 
         Assert.False(plain.DiagnosticsEnabled);
         Assert.True(checkedPool.DiagnosticsEnabled);
-        Assert.True(checkedPool.NativeBytes > plain.NativeBytes); // 256-byte blocks: stride 256 without, 320 with the guard
+        Assert.Equal((8L * 256, 8L * 320), (plain.NativeBytes, checkedPool.NativeBytes)); // 256-byte blocks: stride 256 without, 320 with the guard
 
         KvBlock block = plain.Allocate(Writer, layer: 0);
         byte* kept = plain.GetPointer(block);
@@ -188,4 +246,16 @@ public sealed unsafe class DiagnosticsModeTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void LeakThreeBlocks(BlockPool pool) => pool.Allocate(Writer, layer: 1, count: 3);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AllocateFrom(BlockPool pool, int depth)
+    {
+        if (depth > 0)
+        {
+            AllocateFrom(pool, depth - 1);
+            return;
+        }
+
+        pool.Allocate(new AgentId(depth + 100), 0);
+    }
 }

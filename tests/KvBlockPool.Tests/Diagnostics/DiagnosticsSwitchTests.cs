@@ -1,8 +1,6 @@
-using KvBlockPool.Tests.Lifecycle;
-
 namespace KvBlockPool.Tests.Diagnostics;
 
-[Collection(MeasurementCollection.Name)] // it sets a process-wide environment variable
+[Collection(ProcessWideCollection.Name)] // it sets a process-wide environment variable
 public sealed class DiagnosticsSwitchTests
 {
     [Theory]
@@ -12,7 +10,10 @@ public sealed class DiagnosticsSwitchTests
     [InlineData("0", null, false)]
     [InlineData("yes", null, false)]
     [InlineData(null, null, false)]
-    [InlineData("1", false, false)] // the option wins over the environment
+    [InlineData("1", false, false)] // the option wins over the environment, either way
+    [InlineData("TRUE", false, false)]
+    [InlineData("0", true, true)]
+    [InlineData("yes", true, true)]
     [InlineData(null, true, true)]
     public void Diagnostics_mode_is_switched_by_the_option_or_else_the_environment_variable(string? environment, bool? option, bool expected)
     {
@@ -20,7 +21,7 @@ public sealed class DiagnosticsSwitchTests
         try
         {
             Environment.SetEnvironmentVariable(BlockPoolOptions.DiagnosticsEnvironmentVariable, environment);
-            using var pool = new BlockPool(new BlockPoolOptions { Spec = TestPools.SmallSpec, CapacityBlocks = 4, Alignment = 64, Diagnostics = option });
+            using BlockPool pool = TestPools.Create(capacity: 4, layers: 4, diagnostics: option);
 
             Assert.Equal(expected, pool.DiagnosticsEnabled);
         }

@@ -1,6 +1,5 @@
 using KvBlockPool.Lifecycle;
 using System.Runtime.CompilerServices;
-using KvBlockPool.Tests.Lifecycle;
 
 namespace KvBlockPool.Tests.Diagnostics;
 
@@ -9,7 +8,7 @@ public sealed class LeakStackTests
     [Fact]
     public void A_leak_report_starts_each_stack_at_the_host_code_even_through_the_lifecycle_layer()
     {
-        BlockPool pool = TestPools.Create(capacityBlocks: 16, diagnostics: true);
+        BlockPool pool = TestPools.Create(capacity: 16, layers: 4, diagnostics: true);
         var manager = new AgentCacheManager(pool);
         AdmitFromHost(manager);
         AllocateFromHost(pool);

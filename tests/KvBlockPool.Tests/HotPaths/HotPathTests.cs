@@ -7,20 +7,18 @@ namespace KvBlockPool.Tests.HotPaths;
 /// </summary>
 public sealed class HotPathTests
 {
-    private static readonly KvCacheSpec Spec = new(layers: 3, kvHeads: 1, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
+    /// <summary>3 layers of 128-byte blocks (one KV head).</summary>
+    private static readonly KvCacheSpec Spec = TestPools.Spec(layers: 3, kvHeads: 1);
     private static readonly AgentId A = new(1);
     private static readonly AgentId B = new(2);
     private static readonly AgentId C = new(3);
-
-    private static BlockPool NewPool(int capacity = 16, BlockClearMode clearMode = BlockClearMode.ZeroOnFree) =>
-        new(new BlockPoolOptions { Spec = Spec, CapacityBlocks = capacity, Alignment = 64, ClearMode = clearMode, Diagnostics = false });
 
     [Theory]
     [InlineData(BlockClearMode.ZeroOnFree)]
     [InlineData(BlockClearMode.None)]
     public void Freeing_one_block_keeps_the_order_of_the_others(BlockClearMode clearMode)
     {
-        using BlockPool pool = NewPool(clearMode: clearMode);
+        using BlockPool pool = TestPools.Create(spec: Spec, clearMode: clearMode);
         KvBlock[] blocks = pool.Allocate(A, 0, 4);
 
         pool.Free(A, blocks[1]);
@@ -33,7 +31,7 @@ public sealed class HotPathTests
     [Fact]
     public void Freeing_an_agents_last_block_one_at_a_time_forgets_the_agent()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         KvBlock first = pool.Allocate(A, 0);
         KvBlock second = pool.Allocate(A, 2);
 
@@ -49,8 +47,8 @@ public sealed class HotPathTests
     [Fact]
     public void A_one_block_free_refuses_every_bad_handle_and_changes_nothing()
     {
-        using BlockPool pool = NewPool();
-        using BlockPool other = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
+        using BlockPool other = TestPools.Create(spec: Spec);
         KvBlock mine = pool.Allocate(A, 0);
         KvBlock theirs = pool.Allocate(B, 1);
         KvBlock freed = pool.Allocate(A, 1);
@@ -79,7 +77,7 @@ public sealed class HotPathTests
     [Fact]
     public void A_batch_free_whose_first_handle_is_not_the_agents_changes_nothing()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         KvBlock[] mine = pool.Allocate(A, 0, 2);
         KvBlock theirs = pool.Allocate(B, 0);
         string before = pool.DescribeState();
@@ -97,7 +95,7 @@ public sealed class HotPathTests
     [Fact]
     public void A_recycled_record_is_never_mistaken_for_the_agent_that_used_it_before()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         KvBlock a = pool.Allocate(A, 0);
         pool.Free(A, a);                 // A is forgotten; its record goes back to the spares
         pool.Allocate(C, 0);             // C may get that record
@@ -116,7 +114,7 @@ public sealed class HotPathTests
     [Fact]
     public void A_scope_for_an_agent_is_not_taken_for_the_agent()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         using AllocationScope scope = pool.BeginScope(A);
         scope.Allocate(0);
         pool.Allocate(A, 1);
@@ -132,7 +130,7 @@ public sealed class HotPathTests
     [Fact]
     public void A_scope_allocates_every_layer_in_one_call_and_commits_them_together()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         using (AllocationScope scope = pool.BeginScope(A))
         {
             KvBlock[] blocks = scope.AllocateAllLayers(blocksPerLayer: 2);
@@ -155,7 +153,7 @@ public sealed class HotPathTests
     [Fact]
     public void Disposing_a_scope_returns_what_its_all_layer_call_allocated()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         using (AllocationScope scope = pool.BeginScope(A))
         {
             Span<KvBlock> blocks = stackalloc KvBlock[3];
@@ -171,7 +169,7 @@ public sealed class HotPathTests
     [Fact]
     public void A_scope_all_layer_call_that_cannot_be_met_changes_nothing()
     {
-        using BlockPool pool = NewPool(capacity: 8);
+        using BlockPool pool = TestPools.Create(capacity: 8, spec: Spec);
         using AllocationScope scope = pool.BeginScope(A);
         scope.Allocate(0);
         string before = pool.DescribeState();
@@ -190,7 +188,7 @@ public sealed class HotPathTests
     [Fact]
     public void An_ended_scope_refuses_the_all_layer_call()
     {
-        using BlockPool pool = NewPool();
+        using BlockPool pool = TestPools.Create(spec: Spec);
         AllocationScope scope = pool.BeginScope(A);
         scope.Commit();
 

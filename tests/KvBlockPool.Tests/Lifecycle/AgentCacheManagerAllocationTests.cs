@@ -3,14 +3,14 @@ using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Lifecycle;
 
-[Collection(MeasurementCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class AgentCacheManagerAllocationTests(ITestOutputHelper output)
 {
     [Fact]
     public void Steady_state_admit_append_truncate_and_release_allocate_nothing_on_the_managed_heap()
     {
         var spec = KvCacheSpec.Llama3_8B(); // 32 layers: more handles per call than any stack batch
-        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 3 * 32 * 40, ClearMode = BlockClearMode.None });
+        using BlockPool pool = TestPools.Create(capacity: 3 * 32 * 40, spec: spec, clearMode: BlockClearMode.None, alignment: 0);
         using var manager = new AgentCacheManager(pool);
         AgentId[] agents = [new(1), new(2), new(3)];
 
@@ -27,7 +27,7 @@ public sealed class AgentCacheManagerAllocationTests(ITestOutputHelper output)
     [Fact]
     public void Steady_state_with_zeroing_on_free_allocates_nothing_either()
     {
-        using BlockPool pool = TestPools.Create(4 * 4 * 20);
+        using BlockPool pool = TestPools.Create(capacity: 4 * 4 * 20, layers: 4);
         using var manager = new AgentCacheManager(pool);
         AgentId[] agents = [new(1), new(2), new(3), new(4)];
 

@@ -9,7 +9,7 @@ public sealed class AgentCacheManagerEdgeTests
     [Fact]
     public void Admitting_an_admitted_agent_says_it_is_admitted_even_when_it_holds_no_blocks()
     {
-        using BlockPool pool = TestPools.Create(32);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 5);
         manager.Admit(Bob, promptTokens: 5);
@@ -27,7 +27,7 @@ public sealed class AgentCacheManagerEdgeTests
     [Fact]
     public void Admitting_an_id_the_pool_holds_outside_the_manager_is_refused_with_the_count()
     {
-        using BlockPool pool = TestPools.Create(32);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4);
         using var manager = new AgentCacheManager(pool);
         pool.Allocate(Alice, layer: 2, count: 3);
 
@@ -41,13 +41,13 @@ public sealed class AgentCacheManagerEdgeTests
     [Fact]
     public void After_a_reconfigure_an_empty_agent_cannot_grow_but_can_be_released_and_new_agents_get_the_new_shape()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 4);
         manager.Release(Alice);                    // a record of the old shape goes back to the object pool
         manager.Admit(Bob, promptTokens: 4);
         manager.Truncate(Bob, 0);                  // admitted, holding nothing: the pool may be reconfigured
-        pool.Reconfigure(new KvCacheSpec(layers: 2, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16));
+        pool.Reconfigure(TestPools.Spec(layers: 2));
 
         InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => manager.Append(Bob));
         Assert.Contains("reconfigured to 2 layers after agent 2 was admitted with 4", error.Message, StringComparison.Ordinal);
@@ -65,7 +65,7 @@ public sealed class AgentCacheManagerEdgeTests
     [Fact]
     public void Disposing_the_manager_after_the_pool_still_reports_the_live_agents()
     {
-        BlockPool pool = TestPools.Create(32);
+        BlockPool pool = TestPools.Create(capacity: 32, layers: 4);
         var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 6);
         pool.Dispose();
@@ -79,7 +79,7 @@ public sealed class AgentCacheManagerEdgeTests
     [Fact]
     public void Agent_cache_info_compares_by_value_and_describes_the_last_block()
     {
-        using BlockPool pool = TestPools.Create(32);
+        using BlockPool pool = TestPools.Create(capacity: 32, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 6);
         AgentCacheInfo first = manager.GetInfo(Alice);

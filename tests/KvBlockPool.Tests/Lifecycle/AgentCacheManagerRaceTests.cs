@@ -7,7 +7,7 @@ public sealed class AgentCacheManagerRaceTests
     public void Threads_racing_on_the_same_agents_never_corrupt_the_books_or_leak_a_block()
     {
         const int Agents = 6;
-        using BlockPool pool = TestPools.Create(capacityBlocks: 4 * 40);
+        using BlockPool pool = TestPools.Create(capacity: 4 * 40, layers: 4);
         using var manager = new AgentCacheManager(pool);
         var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
 

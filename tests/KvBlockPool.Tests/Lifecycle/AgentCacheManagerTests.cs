@@ -12,7 +12,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Admit_allocates_the_prompt_on_every_layer_and_reports_the_fill_of_the_last_block()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
 
         manager.Admit(Alice, promptTokens: 10);
@@ -40,7 +40,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Append_allocates_a_block_per_layer_only_when_the_last_block_is_full_and_never_moves_existing_blocks()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 4); // exactly one full block per layer
         int[] before = BlockIds(pool, Alice, layer: 2);
@@ -64,7 +64,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Append_of_many_tokens_allocates_every_needed_block_at_once()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 1);
 
@@ -77,7 +77,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Truncate_frees_the_tail_blocks_on_every_layer_and_keeps_the_head()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 20); // 5 blocks per layer
         int[] head = BlockIds(pool, Alice, layer: 3)[..2];
@@ -105,7 +105,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Truncate_to_zero_frees_every_block_but_keeps_the_agent_admitted()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 7);
 
@@ -124,7 +124,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Release_frees_every_block_and_forgets_the_agent()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 9);
         manager.Admit(Bob, promptTokens: 2);
@@ -147,8 +147,8 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Release_of_an_unknown_agent_is_logged_as_an_error_and_reclaims_what_the_pool_holds_for_it()
     {
-        var logs = new RecordingLoggerFactory();
-        using BlockPool pool = TestPools.Create(64);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool, logs);
         pool.AllocateAllLayers(Stranger, blocksPerLayer: 2); // allocated behind the manager's back
 
@@ -169,8 +169,8 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Release_that_finds_blocks_allocated_outside_the_manager_frees_them_and_warns()
     {
-        var logs = new RecordingLoggerFactory();
-        using BlockPool pool = TestPools.Create(64);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool, logs);
         manager.Admit(Alice, promptTokens: 4);
         pool.Allocate(Alice, layer: 0); // not the manager's
@@ -186,8 +186,8 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Dispose_reports_and_releases_every_live_agent_with_its_block_count()
     {
-        var logs = new RecordingLoggerFactory();
-        using BlockPool pool = TestPools.Create(64);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         var manager = new AgentCacheManager(pool, logs);
         manager.Admit(Alice, promptTokens: 9);
         manager.Admit(Bob, promptTokens: 1);
@@ -220,8 +220,8 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Dispose_with_every_agent_released_reports_nothing()
     {
-        var logs = new RecordingLoggerFactory();
-        using BlockPool pool = TestPools.Create(64);
+        var logs = new CapturingLoggerFactory();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         var manager = new AgentCacheManager(pool, logs);
         manager.Admit(Alice, promptTokens: 3);
         manager.Release(Alice);
@@ -236,7 +236,7 @@ public sealed class AgentCacheManagerTests
     public void A_manager_refuses_a_null_or_disposed_pool()
     {
         Assert.Throws<ArgumentNullException>(() => new AgentCacheManager(null!));
-        BlockPool pool = TestPools.Create(8);
+        BlockPool pool = TestPools.Create(capacity: 8, layers: 4);
         pool.Dispose();
         Assert.Throws<ObjectDisposedException>(() => new AgentCacheManager(pool));
     }
@@ -244,7 +244,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Rejected_calls_throw_specific_exceptions_and_change_nothing()
     {
-        using BlockPool pool = TestPools.Create(24);
+        using BlockPool pool = TestPools.Create(capacity: 24, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 10); // 12 blocks
         manager.Admit(Bob, promptTokens: 8);    // 8 blocks; 4 left
@@ -276,7 +276,7 @@ public sealed class AgentCacheManagerTests
     [Fact]
     public void Different_agents_can_be_driven_from_many_threads_at_once()
     {
-        using BlockPool pool = TestPools.Create(4 * 4 * 5 * 8);
+        using BlockPool pool = TestPools.Create(capacity: 4 * 4 * 5 * 8, layers: 4);
         using var manager = new AgentCacheManager(pool);
         Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 4 }, worker =>
         {
@@ -290,8 +290,9 @@ public sealed class AgentCacheManagerTests
                     manager.Append(agent);
                 }
 
-                manager.Truncate(agent, random.Next(0, 9));
-                Assert.True(manager.Release(agent) >= 0);
+                int kept = random.Next(0, 9);
+                manager.Truncate(agent, kept);
+                Assert.Equal(4 * ((kept + 3) / 4), manager.Release(agent)); // 4 layers of 4-token blocks
             }
         });
 

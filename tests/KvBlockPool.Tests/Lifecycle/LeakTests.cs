@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Lifecycle;
 
-[Collection(MeasurementCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class LeakTests(ITestOutputHelper output)
 {
     private const int Lifecycles = 10_000;
@@ -18,7 +18,7 @@ public sealed class LeakTests(ITestOutputHelper output)
         var random = new Random(20261125);
         int rolledBack = 0, exhausted = 0, truncations = 0;
 
-        using (BlockPool pool = TestPools.Create(capacityBlocks: 4 * 24)) // 4 layers: 24 blocks each, so the pool is often full
+        using (BlockPool pool = TestPools.Create(capacity: 4 * 24, layers: 4)) // 4 layers: 24 blocks each, so the pool is often full
         using (var manager = new AgentCacheManager(pool))
         {
             long poolNativeBytes = pool.NativeBytes;
@@ -104,7 +104,7 @@ public sealed class LeakTests(ITestOutputHelper output)
     [Fact]
     public void A_pool_disposed_with_agents_alive_reports_each_agent_and_its_blocks()
     {
-        BlockPool pool = TestPools.Create(64);
+        BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         pool.AllocateAllLayers(new AgentId(7), blocksPerLayer: 2);
         pool.Allocate(new AgentId(8), layer: 1, count: 3);
 

@@ -1,6 +1,5 @@
 using KvBlockPool.Lifecycle;
 using System.Diagnostics.Metrics;
-using KvBlockPool.Tests.Lifecycle;
 
 namespace KvBlockPool.Tests.Metrics;
 
@@ -29,7 +28,7 @@ public sealed class PoolMetricsTests
     {
         using var factory = new ScopedMeterFactory();
         using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
-        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+        using BlockPool pool = TestPools.Create(capacity: 16, layers: 4, meterFactory: factory);
 
         var expected = Documented.Select(row => ((string)row[0], (string)row[1])).OrderBy(p => p.Item1).ToArray();
         var published = recorder.Instruments.Values.Select(i => (i.Name, i.Unit ?? string.Empty)).OrderBy(p => p.Name).ToArray();
@@ -47,7 +46,7 @@ public sealed class PoolMetricsTests
     {
         using var factory = new ScopedMeterFactory();
         using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
-        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+        using BlockPool pool = TestPools.Create(capacity: 16, layers: 4, meterFactory: factory);
 
         KvBlock[] three = pool.Allocate(Alice, layer: 0, count: 3);  // +3
         pool.AllocateAllLayers(Bob, blocksPerLayer: 2);              // +8
@@ -72,7 +71,7 @@ public sealed class PoolMetricsTests
     {
         using var factory = new ScopedMeterFactory();
         using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
-        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+        using BlockPool pool = TestPools.Create(capacity: 16, layers: 4, meterFactory: factory);
         int bytesPerBlock = pool.Spec.BytesPerBlock;
 
         pool.Allocate(Alice, layer: 0, count: 3);
@@ -100,7 +99,7 @@ public sealed class PoolMetricsTests
     {
         using var factory = new ScopedMeterFactory();
         using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
-        using BlockPool pool = TestPools.Create(capacityBlocks: 16, meterFactory: factory);
+        using BlockPool pool = TestPools.Create(capacity: 16, layers: 4, meterFactory: factory);
         using var manager = new AgentCacheManager(pool);
 
         manager.Admit(Alice, promptTokens: 5);           // 2 blocks x 4 layers: +8
@@ -123,7 +122,7 @@ public sealed class PoolMetricsTests
     {
         string name = "metrics-static-" + Guid.NewGuid().ToString("N");
         using var recorder = new MetricsRecorder(i => i.Meter.Name == "KvBlockPool" && i.Meter.Scope is null, poolName: name);
-        using BlockPool pool = TestPools.Create(capacityBlocks: 16, name: name);
+        using BlockPool pool = TestPools.Create(capacity: 16, layers: 4, name: name);
 
         pool.Allocate(Alice, layer: 0, count: 2);
         pool.FreeAgent(Alice);
@@ -137,7 +136,7 @@ public sealed class PoolMetricsTests
     public void With_no_listener_the_counters_are_disabled()
     {
         using var factory = new ScopedMeterFactory();
-        using BlockPool pool = TestPools.Create(capacityBlocks: 4, meterFactory: factory);
+        using BlockPool pool = TestPools.Create(capacity: 4, layers: 4, meterFactory: factory);
         var seen = new List<Instrument>();
         using var probe = new MeterListener { InstrumentPublished = (i, _) => { if (i.Meter.Scope == factory) { seen.Add(i); } } };
         probe.Start(); // sees the instruments, enables none

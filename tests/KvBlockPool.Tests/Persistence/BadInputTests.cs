@@ -9,8 +9,8 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
     private static readonly AgentId Agent = new(7);
     private static readonly AgentId Bystander = new(500);
 
-    private readonly BlockPool _source = PersistenceKit.NewPool();
-    private readonly BlockPool _target = PersistenceKit.NewPool(capacity: 32);
+    private readonly BlockPool _source = TestPools.Create(capacity: 64, layers: 3);
+    private readonly BlockPool _target = TestPools.Create(capacity: 32, layers: 3);
     private byte[] _file = [];
 
     public async Task InitializeAsync()
@@ -113,7 +113,7 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_cache_saved_with_another_spec_is_refused_with_both_specs_in_the_message()
     {
-        using BlockPool other = PersistenceKit.NewPool(spec: PersistenceKit.OtherSpec);
+        using BlockPool other = TestPools.Create(capacity: 64, spec: PersistenceKit.OtherSpec);
         KvCacheSpecMismatchException error = await PersistenceKit.AssertRefusedAsync<KvCacheSpecMismatchException>(other, () => PersistenceKit.RestoreAsync(other, _file), beforeAllocating: true);
         Assert.Equal(KvCacheFormatError.SpecMismatch, error.Reason);
         Assert.Equal(PersistenceKit.Spec, error.SavedSpec);
@@ -186,7 +186,7 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
         PersistenceKit.Fill(_target, new AgentId(501), seed: 13, 10, 5, 5);
         BlockPoolExhaustedException error = await PersistenceKit.AssertRefusedAsync<BlockPoolExhaustedException>(_target, () => PersistenceKit.RestoreAsync(_target, _file));
         Assert.Equal(8, _target.AvailableBlocks);
-        Assert.True(error.Requested <= 9);
+        Assert.Equal((4, 3, 32), (error.Requested, error.Available, error.Capacity)); // layer 2's 4 blocks, after layers 0 and 1 took 5 of the 8
     }
 
     [Fact]

@@ -15,7 +15,7 @@ public sealed class DirectStreamTests : IDisposable
     [Fact]
     public async Task Blocks_scattered_in_memory_round_trip_through_a_file_and_match_the_pipe_path_byte_for_byte()
     {
-        using BlockPool source = PersistenceKit.NewPool();
+        using BlockPool source = TestPools.Create(capacity: 64, layers: 3);
         for (int i = 0; i < 6; i++)
         {
             // Interleaved with another agent, so the agent's blocks form short runs, not one contiguous span.
@@ -36,7 +36,7 @@ public sealed class DirectStreamTests : IDisposable
         await writer.CompleteAsync();
         Assert.Equal(piped.ToArray(), await File.ReadAllBytesAsync(path));
 
-        using BlockPool target = PersistenceKit.NewPool();
+        using BlockPool target = TestPools.Create(capacity: 64, layers: 3);
         await using (FileStream file = File.OpenRead(path))
         {
             await KvCacheReader.RestoreAsync(target, file);
@@ -49,10 +49,10 @@ public sealed class DirectStreamTests : IDisposable
     [Fact]
     public async Task A_truncated_file_or_one_with_trailing_bytes_is_refused_at_its_offset_and_returns_every_block()
     {
-        using BlockPool source = PersistenceKit.NewPool();
+        using BlockPool source = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(source, Agent, seed: 3, 4, 4, 4);
         byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
-        using BlockPool target = PersistenceKit.NewPool();
+        using BlockPool target = TestPools.Create(capacity: 64, layers: 3);
 
         string truncated = Path.Combine(_directory, "truncated.kvcache");
         await File.WriteAllBytesAsync(truncated, saved.AsSpan(0, saved.Length - 300).ToArray());
@@ -81,12 +81,12 @@ public sealed class DirectStreamTests : IDisposable
     {
         // 2 x 1024 tokens x 8 heads x 128 dims x 4 bytes = 8 MiB a block: more than one direct read or write.
         var spec = new KvCacheSpec(layers: 1, kvHeads: 8, headDim: 128, tokensPerBlock: 1024, KvElementType.Float32);
-        using BlockPool source = PersistenceKit.NewPool(capacity: 2, spec);
+        using BlockPool source = TestPools.Create(capacity: 2, spec: spec);
         PersistenceKit.Fill(source, Agent, seed: 9, 2);
         byte[][] expected = PersistenceKit.Snapshot(source, Agent);
         byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
 
-        using BlockPool target = PersistenceKit.NewPool(capacity: 2, spec);
+        using BlockPool target = TestPools.Create(capacity: 2, spec: spec);
         await PersistenceKit.RestoreAsync(target, saved);
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(target, Agent));
         target.FreeAgent(Agent);

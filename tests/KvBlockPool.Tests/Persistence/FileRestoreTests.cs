@@ -12,7 +12,7 @@ public sealed class FileRestoreTests : IDisposable
     private static readonly AgentId Agent = new(7);
 
     /// <summary>Eight layers, so two or more workers share them; 256-byte blocks.</summary>
-    private static readonly KvCacheSpec EightLayers = new(layers: 8, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
+    private static readonly KvCacheSpec EightLayers = TestPools.Spec(layers: 8);
 
     private readonly string _directory = Directory.CreateTempSubdirectory("kvblockpool-file-restore-").FullName;
 
@@ -25,7 +25,7 @@ public sealed class FileRestoreTests : IDisposable
     [InlineData(16)]
     public async Task Every_degree_of_parallelism_restores_the_same_bytes(int threads)
     {
-        using BlockPool source = NewPool();
+        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
         for (int round = 0; round < 5; round++)
         {
             // Interleaved with another agent, so the agent's blocks are scattered.
@@ -34,7 +34,7 @@ public sealed class FileRestoreTests : IDisposable
         }
 
         string path = await SaveAsync(source, "parallel.kvcache");
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         await using (FileStream file = File.OpenRead(path))
         {
             KvCacheHeader header = await KvCacheReader.RestoreAsync(target, file, maxDegreeOfParallelism: threads);
@@ -49,13 +49,13 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_cache_that_starts_mid_file_is_read_from_the_stream_position_to_the_end()
     {
-        using BlockPool source = NewPool();
+        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
         PersistenceKit.Fill(source, Agent, seed: 1, 2, 2, 2, 2, 2, 2, 2, 2);
         byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
         string path = Path.Combine(_directory, "prefixed.kvcache");
         await File.WriteAllBytesAsync(path, [.. new byte[1000], .. saved]);
 
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         await using (FileStream file = File.OpenRead(path))
         {
             file.Position = 1000;
@@ -76,7 +76,7 @@ public sealed class FileRestoreTests : IDisposable
         string path = Path.Combine(_directory, "two-bad-layers.kvcache");
         await File.WriteAllBytesAsync(path, damaged);
 
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         for (int run = 0; run < 25; run++)
         {
             KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
@@ -93,10 +93,8 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_file_of_the_wrong_length_is_refused_before_anything_is_allocated_naming_where_it_ends()
     {
-        using BlockPool source = NewPool();
-        PersistenceKit.Fill(source, Agent, seed: 3, 1, 1, 1, 1, 1, 1, 1, 1);
-        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
-        using BlockPool target = NewPool();
+        (byte[] saved, _) = await SaveInMemoryAsync(seed: 3, 1, 1, 1, 1, 1, 1, 1, 1);
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
 
         // Cut inside layer 2's checksum: 3 layers of one 256-byte block and an 8-byte checksum, minus 4 bytes.
         int cut = HeaderLength + (3 * (256 + 8)) - 4;
@@ -116,31 +114,29 @@ public sealed class FileRestoreTests : IDisposable
         (byte[] saved, _) = await SaveInMemoryAsync(seed: 11, 1, 1, 1, 1, 1, 1, 1, 1);
         byte[] truncated = saved.AsSpan(0, saved.Length - 10).ToArray();
 
-        var otherSpec = new KvCacheSpec(layers: 8, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.BFloat16);
-        using (BlockPool other = PersistenceKit.NewPool(capacity: 160, spec: otherSpec))
+        KvCacheSpec otherSpec = TestPools.Spec(layers: 8, elementType: KvElementType.BFloat16);
+        using (BlockPool other = TestPools.Create(capacity: 160, spec: otherSpec))
         {
             await RefusedBeforeAllocatingAsync<KvCacheSpecMismatchException>(other, "other-spec.kvcache", truncated);
         }
 
-        using BlockPool busy = NewPool();
+        using BlockPool busy = TestPools.Create(capacity: 160, layers: 8);
         PersistenceKit.Fill(busy, Agent, seed: 12, 1, 0, 0, 0, 0, 0, 0, 0);
         await RefusedBeforeAllocatingAsync<ArgumentException>(busy, "agent-holds-blocks.kvcache", [.. saved, 1]);
 
-        using BlockPool small = PersistenceKit.NewPool(capacity: 4, spec: EightLayers);
+        using BlockPool small = TestPools.Create(capacity: 4, layers: 8);
         await RefusedBeforeAllocatingAsync<BlockPoolExhaustedException>(small, "too-big.kvcache", truncated);
     }
 
     [Fact]
     public async Task A_file_that_shrinks_during_the_restore_is_refused_as_truncated_and_returns_every_block()
     {
-        using BlockPool source = NewPool();
-        PersistenceKit.Fill(source, Agent, seed: 4, 2, 2, 2, 2, 2, 2, 2, 2);
-        byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
+        (byte[] saved, _) = await SaveInMemoryAsync(seed: 4, 2, 2, 2, 2, 2, 2, 2, 2);
         string path = Path.Combine(_directory, "shrinking.kvcache");
         int cut = saved.Length - 700;
         await File.WriteAllBytesAsync(path, saved.AsSpan(0, cut).ToArray());
 
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(target, async () =>
         {
             // The length check sees the whole file; the reads then find it shorter, as if it shrank in between.
@@ -154,11 +150,9 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task Cancellation_after_the_allocation_stops_every_worker_and_returns_every_block()
     {
-        using BlockPool source = NewPool();
-        PersistenceKit.Fill(source, Agent, seed: 5, 3, 3, 3, 3, 3, 3, 3, 3);
-        string path = await SaveAsync(source, "cancelled.kvcache");
+        string path = await SaveToFileAsync("cancelled.kvcache", seed: 5, 3, 3, 3, 3, 3, 3, 3, 3);
 
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         using var cancellation = new CancellationTokenSource();
         await PersistenceKit.AssertRefusedAsync<OperationCanceledException>(target, async () =>
         {
@@ -171,10 +165,8 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_degree_of_parallelism_below_one_is_refused_and_changes_nothing()
     {
-        using BlockPool source = NewPool();
-        PersistenceKit.Fill(source, Agent, seed: 6, 1, 1, 1, 1, 1, 1, 1, 1);
-        string path = await SaveAsync(source, "threads.kvcache");
-        using BlockPool target = NewPool();
+        string path = await SaveToFileAsync("threads.kvcache", seed: 6, 1, 1, 1, 1, 1, 1, 1, 1);
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         ArgumentOutOfRangeException error = await PersistenceKit.AssertRefusedAsync<ArgumentOutOfRangeException>(
             target,
             async () =>
@@ -190,12 +182,12 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_store_loads_on_the_threads_it_is_given()
     {
-        using BlockPool source = NewPool();
+        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
         PersistenceKit.Fill(source, Agent, seed: 8, 2, 1, 2, 1, 2, 1, 2, 1);
         var store = new KvCacheStore(_directory) { MaxDegreeOfParallelism = 1 };
         Assert.Equal(KvCacheReader.DefaultMaxDegreeOfParallelism, new KvCacheStore(_directory).MaxDegreeOfParallelism);
         await store.SaveAsync(source, Agent);
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         await store.LoadAsync(target, Agent);
         PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(source, Agent), PersistenceKit.Snapshot(target, Agent));
     }
@@ -218,7 +210,7 @@ public sealed class FileRestoreTests : IDisposable
     [Fact]
     public async Task A_worker_gives_up_a_layer_above_a_bad_one_without_writing_its_blocks()
     {
-        using BlockPool source = NewPool();
+        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
         PersistenceKit.Fill(source, Agent, seed: 10, 2, 2, 2, 2, 2, 2, 2, 2);
         byte[][] expected = PersistenceKit.Snapshot(source, Agent);
         string path = await SaveAsync(source, "abandoned.kvcache");
@@ -226,7 +218,7 @@ public sealed class FileRestoreTests : IDisposable
         KvCacheHeader header = KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray());
         var layout = new KvCacheLayout(header);
 
-        using BlockPool target = NewPool();
+        using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
         using AllocationScope scope = KvCacheReader.AllocateFor(target, header, null, out KvBlock[] blocks);
         var failures = new LayerFailures(layout.Layers);
         failures.Record(1, new KvCacheFormatException(KvCacheFormatError.LayerChecksumMismatch, 1, "layer 1 is bad"));
@@ -246,12 +238,10 @@ public sealed class FileRestoreTests : IDisposable
 
     private static int HeaderLength => KvCacheFormat.HeaderLengthFor(EightLayers.Layers);
 
-    private static BlockPool NewPool() => PersistenceKit.NewPool(capacity: 160, spec: EightLayers);
-
     /// <summary>Saves an agent with the given blocks per layer (seeded bytes) to memory, with the saved cache's layout.</summary>
     private static async Task<(byte[] Saved, KvCacheLayout Layout)> SaveInMemoryAsync(int seed, params int[] blocksPerLayer)
     {
-        using BlockPool source = NewPool();
+        using BlockPool source = TestPools.Create(capacity: 160, layers: 8);
         PersistenceKit.Fill(source, Agent, seed, blocksPerLayer);
         byte[] saved = await PersistenceKit.SaveAsync(source, Agent);
         return (saved, new KvCacheLayout(KvCacheFormat.DecodeHeader(saved.AsSpan(0, HeaderLength).ToArray())));
@@ -274,6 +264,15 @@ public sealed class FileRestoreTests : IDisposable
                 await KvCacheReader.RestoreAsync(target, file);
             },
             beforeAllocating: true);
+    }
+
+    /// <summary>Saves an agent with the given blocks per layer (seeded bytes) to a file in the test's directory.</summary>
+    private async Task<string> SaveToFileAsync(string name, int seed, params int[] blocksPerLayer)
+    {
+        (byte[] saved, _) = await SaveInMemoryAsync(seed, blocksPerLayer);
+        string path = Path.Combine(_directory, name);
+        await File.WriteAllBytesAsync(path, saved);
+        return path;
     }
 
     private async Task<string> SaveAsync(BlockPool pool, string name)

@@ -19,7 +19,7 @@ public sealed class FuzzTests : IDisposable
     [InlineData(true, 4000)]
     public async Task Mutated_caches_are_refused_or_restored_byte_identical_and_never_leak(bool throughFile, int mutations)
     {
-        using BlockPool source = PersistenceKit.NewPool();
+        using BlockPool source = TestPools.Create(capacity: 64, layers: 3);
         var agents = new[] { new AgentId(1), new AgentId(2), new AgentId(3) };
         PersistenceKit.Fill(source, agents[0], seed: 61, 2, 2, 2);
         PersistenceKit.Fill(source, agents[1], seed: 62, 0, 3, 1);
@@ -27,7 +27,7 @@ public sealed class FuzzTests : IDisposable
         byte[][] originals = await Task.WhenAll(agents.Select(a => PersistenceKit.SaveAsync(source, a)));
         byte[][][] contents = agents.Select(a => PersistenceKit.Snapshot(source, a)).ToArray();
 
-        using BlockPool target = PersistenceKit.NewPool(capacity: 16);
+        using BlockPool target = TestPools.Create(capacity: 16, layers: 3);
         PersistenceKit.Fill(target, new AgentId(100), seed: 64, 1, 1, 1);
         string bystander = PersistenceKit.DescribeAgents(target);
         var random = new Random(20261125);

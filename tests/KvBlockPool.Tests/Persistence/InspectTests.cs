@@ -10,7 +10,7 @@ public sealed class InspectTests
     [Fact]
     public async Task A_valid_cache_reports_its_header_and_the_true_checksum_of_every_layer()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 31, 2, 3, 1);
         byte[][] layers = PersistenceKit.Snapshot(pool, Agent);
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent, tokens: 11);
@@ -43,7 +43,7 @@ public sealed class InspectTests
     [Fact]
     public async Task A_corrupt_layer_is_reported_with_its_checksums_and_the_other_layers_are_still_checked()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 32, 2, 2, 2);
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent);
         file[PersistenceKit.HeaderLength + 600] ^= 0x40; // inside layer 1 (layer 0 is 512 bytes + 8 of checksum)
@@ -79,7 +79,7 @@ public sealed class InspectTests
     [Fact]
     public async Task A_truncated_cache_reports_the_layers_read_before_the_end()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 33, 1, 1, 1);
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent);
 
@@ -87,7 +87,8 @@ public sealed class InspectTests
 
         Assert.False(report.IsValid);
         Assert.Equal(KvCacheFormatError.Truncated, report.Error!.Reason);
-        Assert.NotNull(report.Header);
+        Assert.Equal(Agent, report.Header!.Agent); // the header was read whole
+        Assert.Equal([1, 1, 1], report.Header.BlocksPerLayer);
         Assert.Equal(2, report.Layers.Count);
     }
 }

@@ -4,18 +4,19 @@ using KvBlockPool.Persistence;
 
 namespace KvBlockPool.Tests.Persistence;
 
-/// <summary>Small pools, agents filled with seeded bytes, and helpers to save, compare and tamper with saved caches.</summary>
+/// <summary>Agents filled with seeded bytes (in pools of <see cref="Spec"/>, built by <see cref="TestPools"/>), and helpers to save, compare and tamper with saved caches.</summary>
 internal static class PersistenceKit
 {
     /// <summary>3 layers, 256-byte blocks: small enough for thousands of restores per second.</summary>
-    public static readonly KvCacheSpec Spec = new(layers: 3, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
+    public static readonly KvCacheSpec Spec = TestPools.Spec(layers: 3);
 
-    public static readonly KvCacheSpec OtherSpec = new(layers: 3, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.BFloat16);
+    /// <summary><see cref="Spec"/> in BF16: the same shape and size, another element type.</summary>
+    public static readonly KvCacheSpec OtherSpec = TestPools.Spec(layers: 3, elementType: KvElementType.BFloat16);
+
+    /// <summary>3 layers of 64 KiB blocks: 8 blocks per layer make 1.5 MiB, more than a save writes between two flushes.</summary>
+    public static readonly KvCacheSpec LargeSpec = new(layers: 3, kvHeads: 8, headDim: 128, tokensPerBlock: 16, KvElementType.Float16);
 
     public const int HeaderLength = 56 + (3 * 4) + 8;
-
-    public static BlockPool NewPool(int capacity = 64, KvCacheSpec? spec = null) =>
-        new(new BlockPoolOptions { Spec = spec ?? Spec, CapacityBlocks = capacity, Alignment = 64 });
 
     /// <summary>Gives <paramref name="agent"/> the given number of blocks per layer, each filled with seeded random bytes.</summary>
     public static void Fill(BlockPool pool, AgentId agent, int seed, params int[] blocksPerLayer)

@@ -15,7 +15,7 @@ public sealed class PinTests
     [Fact]
     public void Freeing_a_pinned_agent_is_refused_and_changes_nothing_until_the_pin_is_released()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 21, 2, 2, 2);
         KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(1, 0);
 
@@ -48,7 +48,7 @@ public sealed class PinTests
     [Fact]
     public void Pinning_an_agent_the_pool_does_not_hold_is_refused_and_releasing_a_pin_twice_is_harmless()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         Assert.Throws<ArgumentException>(() => pool.Pin(Agent));
         PersistenceKit.Fill(pool, Agent, seed: 23, 1, 1, 1);
         var first = pool.Pin(Agent);
@@ -62,7 +62,7 @@ public sealed class PinTests
     [Fact]
     public async Task A_release_attempted_during_a_save_is_refused_and_the_saved_bytes_are_the_agents()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 24, 6, 6, 6);
         byte[][] expected = PersistenceKit.Snapshot(pool, Agent);
 
@@ -72,7 +72,7 @@ public sealed class PinTests
         await WaitUntilAsync(() => pool.GetPinCount(Agent) == 1);
         Assert.Throws<AgentPinnedException>(() => pool.FreeAgent(Agent));
 
-        using BlockPool target = PersistenceKit.NewPool();
+        using BlockPool target = TestPools.Create(capacity: 64, layers: 3);
         Task<KvCacheHeader> restore = KvCacheReader.RestoreAsync(target, pipe.Reader);
         await save;
         await pipe.Writer.CompleteAsync();
@@ -86,7 +86,7 @@ public sealed class PinTests
     public async Task Disposing_the_pool_during_a_save_does_not_wait_for_the_save_and_the_save_then_fails_cleanly()
     {
         // 64 KiB blocks, 1.5 MiB in all: more than the save writes between flushes, so it stalls with blocks still to read.
-        var pool = new BlockPool(new BlockPoolOptions { Spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16), CapacityBlocks = 24 });
+        BlockPool pool = TestPools.Create(capacity: 24, spec: PersistenceKit.LargeSpec, alignment: 0);
         PersistenceKit.Fill(pool, Agent, seed: 25, 8, 8, 8);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 512, resumeWriterThreshold: 256, minimumSegmentSize: 256));
         Task<KvCacheHeader> save = KvCacheWriter.SaveAsync(pool, Agent, pipe.Writer);
@@ -107,7 +107,7 @@ public sealed class PinTests
     [Fact]
     public void Dispose_waits_for_a_copy_in_flight_before_freeing_the_slabs()
     {
-        var pool = PersistenceKit.NewPool();
+        BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 26, 1, 1, 1);
         KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(0, 0);
         using var inCopy = new ManualResetEventSlim();
@@ -140,7 +140,7 @@ public sealed class PinTests
     [Fact]
     public async Task Saves_racing_releases_on_threads_never_save_a_freed_block()
     {
-        using BlockPool pool = PersistenceKit.NewPool(capacity: 128);
+        using BlockPool pool = TestPools.Create(capacity: 128, layers: 3);
         var agents = Enumerable.Range(0, 4).Select(i => new AgentId(i)).ToArray();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         int saves = 0, refusals = 0;
@@ -264,7 +264,7 @@ public sealed class PinTests
     [Fact]
     public void An_access_outside_its_block_is_refused_and_counts_no_data_access()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 31, 1, 0, 0);
         KvBlock block = pool.GetAgentBlocks(Agent).GetBlock(0, 0);
 
@@ -278,7 +278,7 @@ public sealed class PinTests
     [Fact]
     public void A_run_that_meets_a_freed_block_ends_before_it_and_the_next_run_refuses_it()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         KvBlock[] blocks = pool.Allocate(Agent, 0, 3);
         pool.Free(Agent, blocks[1]);
 

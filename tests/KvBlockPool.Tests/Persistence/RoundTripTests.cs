@@ -10,12 +10,12 @@ public sealed class RoundTripTests
     [Fact]
     public async Task A_saved_cache_restores_byte_identical_into_another_pool()
     {
-        using BlockPool source = PersistenceKit.NewPool();
+        using BlockPool source = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(source, Agent, seed: 1, 4, 4, 4);
         byte[][] expected = PersistenceKit.Snapshot(source, Agent);
         byte[] file = await PersistenceKit.SaveAsync(source, Agent, tokens: 14);
 
-        using BlockPool target = PersistenceKit.NewPool(capacity: 40);
+        using BlockPool target = TestPools.Create(capacity: 40, layers: 3);
         PersistenceKit.Fill(target, new AgentId(99), seed: 2, 1, 2, 3); // blocks already out, so ids differ from the source's
         KvCacheHeader header = await PersistenceKit.RestoreAsync(target, file);
 
@@ -31,7 +31,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task Uneven_layers_round_trip_and_can_be_restored_under_another_agent_id()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 3, 0, 5, 2);
         byte[][] expected = PersistenceKit.Snapshot(pool, Agent);
         byte[] file = await PersistenceKit.SaveAsync(pool, Agent);
@@ -49,10 +49,10 @@ public sealed class RoundTripTests
     [Fact]
     public async Task A_save_through_a_pipe_streams_while_a_concurrent_reader_restores()
     {
-        using BlockPool source = PersistenceKit.NewPool();
+        using BlockPool source = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(source, Agent, seed: 4, 8, 8, 8);
         byte[][] expected = PersistenceKit.Snapshot(source, Agent);
-        using BlockPool target = PersistenceKit.NewPool();
+        using BlockPool target = TestPools.Create(capacity: 64, layers: 3);
 
         // A pipe that holds far less than the cache: the save must flush as it goes, never buffer it whole.
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1024, resumeWriterThreshold: 512, minimumSegmentSize: 256));
@@ -69,9 +69,8 @@ public sealed class RoundTripTests
     {
         // 1.5 MiB through 4 KiB segments that the pipe recycles while the restore reads: the reader must never look
         // at a segment it has already handed back.
-        var spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16);
-        using var source = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 24 });
-        using var target = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 24 });
+        using BlockPool source = TestPools.Create(capacity: 24, spec: PersistenceKit.LargeSpec, alignment: 0);
+        using BlockPool target = TestPools.Create(capacity: 24, spec: PersistenceKit.LargeSpec, alignment: 0);
         PersistenceKit.Fill(source, Agent, seed: 8, 8, 8, 8);
         byte[][] expected = PersistenceKit.Snapshot(source, Agent);
         using var saved = new MemoryStream();
@@ -114,7 +113,7 @@ public sealed class RoundTripTests
         try
         {
             byte[][] expected;
-            using (BlockPool before = PersistenceKit.NewPool())
+            using (BlockPool before = TestPools.Create(capacity: 64, layers: 3))
             {
                 PersistenceKit.Fill(before, Agent, seed: 5, 3, 3, 3);
                 expected = PersistenceKit.Snapshot(before, Agent);
@@ -123,7 +122,7 @@ public sealed class RoundTripTests
 
             // Nothing survives but the directory: a new store object, a new pool.
             var store = new KvCacheStore(directory);
-            using BlockPool after = PersistenceKit.NewPool();
+            using BlockPool after = TestPools.Create(capacity: 64, layers: 3);
             Assert.Equal([Agent], store.List());
             KvCacheHeader header = await store.LoadAsync(after, Agent);
 
@@ -139,7 +138,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task Saving_leaves_the_pool_unchanged_and_releases_its_pin()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 6, 2, 2, 2);
         string before = pool.DescribeState();
 
@@ -153,8 +152,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task A_device_failure_during_a_save_surfaces_as_the_devices_error_and_releases_the_pin()
     {
-        var spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16); // 1.5 MiB: the failure comes mid-save
-        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 24 });
+        using BlockPool pool = TestPools.Create(capacity: 24, spec: PersistenceKit.LargeSpec, alignment: 0); // 1.5 MiB: the failure comes mid-save
         PersistenceKit.Fill(pool, Agent, seed: 9, 8, 8, 8);
         string before = pool.DescribeState();
 
@@ -168,8 +166,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task A_save_canceled_midway_stops_promptly_and_releases_the_pin()
     {
-        var spec = new KvCacheSpec(3, 8, 128, 16, KvElementType.Float16);
-        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 24 });
+        using BlockPool pool = TestPools.Create(capacity: 24, spec: PersistenceKit.LargeSpec, alignment: 0);
         PersistenceKit.Fill(pool, Agent, seed: 10, 8, 8, 8);
         string before = pool.DescribeState();
         using var cancel = new CancellationTokenSource();
@@ -184,7 +181,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task Saving_an_agent_the_pool_does_not_hold_or_a_wrong_token_count_is_refused_and_pins_nothing()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 7, 1, 1, 1);
         using var stream = new MemoryStream();
 

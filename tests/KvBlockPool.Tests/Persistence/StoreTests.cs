@@ -17,7 +17,7 @@ public sealed class StoreTests : IDisposable
     [Fact]
     public async Task Saves_are_listed_loaded_and_deleted_by_agent_id()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         foreach (long id in new long[] { 3, -1, 20 })
         {
             PersistenceKit.Fill(pool, new AgentId(id), seed: (int)id + 40, 1, 1, 1);
@@ -44,14 +44,14 @@ public sealed class StoreTests : IDisposable
     public async Task A_save_replaces_the_previous_version_whole()
     {
         var agent = new AgentId(1);
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, agent, seed: 50, 1, 1, 1);
         await _store.SaveAsync(pool, agent);
         PersistenceKit.Fill(pool, agent, seed: 51, 2, 0, 0);
         byte[][] expected = PersistenceKit.Snapshot(pool, agent);
         await _store.SaveAsync(pool, agent);
 
-        using BlockPool other = PersistenceKit.NewPool();
+        using BlockPool other = TestPools.Create(capacity: 64, layers: 3);
         KvCacheHeader header = await _store.LoadAsync(other, agent);
         Assert.Equal([3, 1, 1], header.BlocksPerLayer);
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(other, agent));
@@ -62,7 +62,7 @@ public sealed class StoreTests : IDisposable
     public async Task A_failed_save_keeps_the_previous_version_and_leaves_no_temporary_file()
     {
         var agent = new AgentId(1);
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, agent, seed: 52, 1, 1, 1);
         await _store.SaveAsync(pool, agent);
         byte[] previous = File.ReadAllBytes(_store.GetPath(agent));
@@ -82,13 +82,13 @@ public sealed class StoreTests : IDisposable
     public async Task Loading_into_a_pool_of_another_spec_is_refused_with_both_specs_and_changes_nothing()
     {
         var agent = new AgentId(9);
-        using (BlockPool pool = PersistenceKit.NewPool())
+        using (BlockPool pool = TestPools.Create(capacity: 64, layers: 3))
         {
             PersistenceKit.Fill(pool, agent, seed: 54, 1, 1, 1);
             await _store.SaveAsync(pool, agent);
         }
 
-        using BlockPool other = PersistenceKit.NewPool(spec: PersistenceKit.OtherSpec);
+        using BlockPool other = TestPools.Create(capacity: 64, spec: PersistenceKit.OtherSpec);
         KvCacheSpecMismatchException error = await PersistenceKit.AssertRefusedAsync<KvCacheSpecMismatchException>(other, () => _store.LoadAsync(other, agent), beforeAllocating: true);
         Assert.Contains("Float16", error.Message, StringComparison.Ordinal);
         Assert.Contains("BFloat16", error.Message, StringComparison.Ordinal);
@@ -97,7 +97,7 @@ public sealed class StoreTests : IDisposable
     [Fact]
     public async Task Loading_an_agent_that_was_never_saved_throws_file_not_found()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         await Assert.ThrowsAsync<FileNotFoundException>(() => _store.LoadAsync(pool, new AgentId(77)));
         Assert.Empty(_store.List());
     }

@@ -1,19 +1,21 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace KvBlockPool.Tests.Lifecycle;
+namespace KvBlockPool.Tests.Shared;
 
-/// <summary>One log entry as the library wrote it.</summary>
-internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message);
-
-/// <summary>An <see cref="ILoggerFactory"/> that keeps every entry, so tests can assert what the library logged.</summary>
-internal sealed class RecordingLoggerFactory : ILoggerFactory
+/// <summary>
+/// An <see cref="ILoggerFactory"/> that keeps every entry at every level, from any thread, so tests can assert what
+/// the library logged. Give it to a pool (<see cref="TestPools.Create"/>'s <c>loggerFactory</c>) or to an
+/// <see cref="AgentCacheManager"/>.
+/// </summary>
+internal sealed class CapturingLoggerFactory : ILoggerFactory
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
 
+    /// <summary>The entries so far, oldest first.</summary>
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
-    public ILogger CreateLogger(string categoryName) => new RecordingLogger(categoryName, _entries);
+    public ILogger CreateLogger(string categoryName) => new CapturingLogger(categoryName, _entries);
 
     public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException();
 
@@ -21,7 +23,7 @@ internal sealed class RecordingLoggerFactory : ILoggerFactory
     {
     }
 
-    private sealed class RecordingLogger(string category, ConcurrentQueue<LogEntry> entries) : ILogger
+    private sealed class CapturingLogger(string category, ConcurrentQueue<LogEntry> entries) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
