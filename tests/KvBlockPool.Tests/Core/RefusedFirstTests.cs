@@ -7,7 +7,7 @@ namespace KvBlockPool.Tests.Core;
 /// Calls that can never succeed are refused before they build anything, and a constructor that fails after its slabs
 /// were allocated frees them before the exception leaves (found by hostile probes of the landed code).
 /// </summary>
-[Collection(NativeMemoryCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class RefusedFirstTests
 {
     private static readonly AgentId Agent = new(7);
@@ -67,9 +67,7 @@ public sealed class RefusedFirstTests
     public void A_logger_factory_that_throws_leaves_no_native_memory_behind()
     {
         long live = BlockPool.LiveNativeBytes;
-        BlockPoolOptions options = TestPools.Options(capacity: 256);
-        options.LoggerFactory = new ThrowingLoggerFactory();
-        Assert.Throws<InvalidOperationException>(() => new BlockPool(options));
+        Assert.Throws<InvalidOperationException>(() => TestPools.Create(capacity: 256, loggerFactory: new ThrowingLoggerFactory()));
         Assert.Equal(live, BlockPool.LiveNativeBytes);
     }
 
@@ -77,9 +75,7 @@ public sealed class RefusedFirstTests
     public void A_meter_factory_that_throws_after_the_slabs_were_allocated_frees_them_before_the_exception_leaves()
     {
         long live = BlockPool.LiveNativeBytes;
-        BlockPoolOptions options = TestPools.Options(capacity: 256);
-        options.MeterFactory = new ThrowingMeterFactory();
-        Assert.Throws<InvalidOperationException>(() => new BlockPool(options));
+        Assert.Throws<InvalidOperationException>(() => TestPools.Create(capacity: 256, meterFactory: new ThrowingMeterFactory()));
         Assert.Equal(live, BlockPool.LiveNativeBytes); // no finalizer had to run
     }
 

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 

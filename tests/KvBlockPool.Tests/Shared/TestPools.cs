@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using KvBlockPool.Internal;
+using KvBlockPool.Core;
 using Microsoft.Extensions.Logging;
 
 namespace KvBlockPool.Tests.Shared;
