@@ -85,6 +85,22 @@ internal sealed class AgentCache
         BlocksPerLayer = keep;
     }
 
+    /// <summary>
+    /// A canonical text of the record for "nothing changed" assertions in tests: what it describes and the sizes of
+    /// its arrays, so a refused call is seen to have grown nothing either.
+    /// </summary>
+    public string Describe()
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{Agent} admitted={IsAdmitted} tokens={Tokens} perLayer={BlocksPerLayer} scratch={Scratch.Length}");
+        for (int layer = 0; layer < _layers.Length; layer++)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $" L{layer}[{_layers[layer].Length}]:").AppendJoin(',', Blocks(layer).ToArray());
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>Clears the record for reuse, keeping its arrays.</summary>
     public void Reset()
     {

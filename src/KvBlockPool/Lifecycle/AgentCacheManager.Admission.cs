@@ -30,6 +30,7 @@ public sealed partial class AgentCacheManager
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(promptTokens);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_pool.IsDisposed, _pool); // a disposed pool's capacity would read as "too small"
         KvCacheSpec spec = _pool.Spec;
         int perLayer = spec.BlocksForTokens(promptTokens);
         long total = (long)perLayer * spec.Layers;
@@ -39,7 +40,7 @@ public sealed partial class AgentCacheManager
             throw new ArgumentOutOfRangeException(
                 nameof(promptTokens),
                 promptTokens,
-                string.Create(CultureInfo.InvariantCulture, $"A prompt of {promptTokens} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}. Shorten the prompt or give the pool a larger capacity."));
+                string.Create(CultureInfo.InvariantCulture, $"A prompt of {promptTokens} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}; nothing changed. Shorten the prompt or give the pool a larger capacity."));
         }
 
         lock (_gate)
@@ -59,7 +60,6 @@ public sealed partial class AgentCacheManager
         }
 
         AgentCache record = RentRecord(spec.Layers);
-        record.EnsureRoom(perLayer, (int)total);
         bool reserved = false;
         bool admitted = false;
         Monitor.Enter(record);
@@ -79,17 +79,12 @@ public sealed partial class AgentCacheManager
                 reserved = true;
             }
 
-            Span<KvBlock> blocks = record.Scratch.AsSpan(0, (int)total);
-            if (throwOnExhaustion)
-            {
-                _pool.AllocateAllLayers(agent, perLayer, blocks);
-            }
-            else if (!_pool.TryAllocateAllLayers(agent, perLayer, blocks))
+            // The record's arrays grow only once the pool has granted the blocks.
+            if (!AllocateAllLayersInto(record, agent, perLayer, (int)total, throwOnExhaustion))
             {
                 return false;
             }
 
-            record.AppendLayerMajor(blocks, perLayer);
             record.Tokens = promptTokens;
             record.IsAdmitted = true;
             admitted = true;

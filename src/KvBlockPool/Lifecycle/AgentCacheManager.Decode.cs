@@ -12,9 +12,14 @@ public sealed partial class AgentCacheManager
     /// <param name="agent">An admitted agent.</param>
     /// <param name="tokens">Tokens to append, at least 1 (1 per decode step).</param>
     /// <returns>Blocks allocated on each layer: 0 when the tokens fit in the last block.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens; nothing changed.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
-    /// <exception cref="BlockPoolExhaustedException">Too few blocks are available; nothing changed.</exception>
+    /// <exception cref="BlockPoolExhaustedException">
+    /// Too few blocks are available, or the pool could never hold the grown cache (its blocks on all layers would
+    /// exceed <see cref="BlockPool.Capacity"/>: then <see cref="BlockPoolExhaustedException.Requested"/> is more than
+    /// <see cref="BlockPoolExhaustedException.Capacity"/>, capped at <see cref="int.MaxValue"/>, and waiting will not
+    /// help). Nothing changed and nothing was allocated.
+    /// </exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Append(AgentId agent, int tokens = 1)
     {
@@ -25,8 +30,12 @@ public sealed partial class AgentCacheManager
     /// <summary>Like <see cref="Append"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
     /// <param name="agent">An admitted agent.</param>
     /// <param name="tokens">Tokens to append, at least 1.</param>
-    /// <returns><see langword="true"/> if the tokens were appended; <see langword="false"/> if a block was needed and too few were available (nothing changed).</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens.</exception>
+    /// <returns>
+    /// <see langword="true"/> if the tokens were appended; <see langword="false"/> if blocks were needed and too few
+    /// were available, or the pool could never hold the grown cache (more blocks on all layers than
+    /// <see cref="BlockPool.Capacity"/>). Nothing changed then.
+    /// </returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens; nothing changed.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public bool TryAppend(AgentId agent, int tokens = 1) => AppendCore(agent, tokens, throwOnExhaustion: false, out _);
@@ -102,7 +111,7 @@ public sealed partial class AgentCacheManager
                 throw new ArgumentOutOfRangeException(
                     nameof(tokens),
                     tokens,
-                    string.Create(CultureInfo.InvariantCulture, $"{agent} holds {record.Tokens} tokens; {tokens} more would exceed {int.MaxValue}."));
+                    string.Create(CultureInfo.InvariantCulture, $"{agent} holds {record.Tokens} tokens; appending {tokens} more would exceed the {int.MaxValue} tokens a cache can count. Nothing changed. Append at most {int.MaxValue - record.Tokens} tokens."));
             }
 
             KvCacheSpec spec = _pool.Spec;
@@ -111,22 +120,33 @@ public sealed partial class AgentCacheManager
                 throw new InvalidOperationException($"The pool was reconfigured to {spec.Layers} layers after {agent} was admitted with {record.LayerCount}. Release the agent and admit it again.");
             }
 
-            int needed = spec.BlocksForTokens(length) - record.BlocksPerLayer;
+            // length <= int.MaxValue, so the blocks per layer fit an int; the totals are longs, so nothing here can
+            // overflow however large the request.
+            int perLayer = spec.BlocksForTokens(length);
+            int needed = perLayer - record.BlocksPerLayer;
             if (needed > 0)
             {
-                int total = checked(needed * record.LayerCount);
-                record.EnsureRoom(record.BlocksPerLayer + needed, total);
-                Span<KvBlock> blocks = record.Scratch.AsSpan(0, total);
-                if (throwOnExhaustion)
+                ObjectDisposedException.ThrowIf(_pool.IsDisposed, _pool); // a disposed pool's capacity would read as "never fits"
+                int capacity = _pool.Capacity;
+                if ((long)perLayer * record.LayerCount > capacity)
                 {
-                    _pool.AllocateAllLayers(agent, needed, blocks);
+                    // The pool could never hold the grown cache, even with every other agent gone: refuse as the pool
+                    // would, before computing a scratch size or touching an array (a million tokens used to grow 64 MB
+                    // of handle arrays here, kept after the refusal).
+                    if (!throwOnExhaustion)
+                    {
+                        return false;
+                    }
+
+                    throw new BlockPoolExhaustedException((int)Math.Min((long)needed * record.LayerCount, int.MaxValue), _pool.AvailableBlocks, capacity);
                 }
-                else if (!_pool.TryAllocateAllLayers(agent, needed, blocks))
+
+                int total = needed * record.LayerCount; // at most the capacity
+                if (!AllocateAllLayersInto(record, agent, needed, total, throwOnExhaustion))
                 {
                     return false;
                 }
 
-                record.AppendLayerMajor(blocks, needed);
                 Interlocked.Add(ref _totalBlocks, total);
                 added = needed;
             }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -196,6 +197,32 @@ public sealed partial class AgentCacheManager : IDisposable
         return text.ToString();
     }
 
+    /// <summary>
+    /// A canonical text of the manager's books, for "nothing changed" assertions in tests (the counterpart of
+    /// <see cref="BlockPool.DescribeState"/>): the totals, and for every agent its record's tokens, handles and
+    /// array sizes. Takes the map's lock, then each record's monitor in turn, never both at once.
+    /// </summary>
+    internal string DescribeState()
+    {
+        KeyValuePair<AgentId, AgentCache>[] entries;
+        lock (_gate)
+        {
+            entries = [.. _agents.OrderBy(p => p.Key.Value)];
+        }
+
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"disposed={_disposed};agents={AgentCount};tokens={TotalTokens};blocks={TotalBlocks};");
+        foreach (KeyValuePair<AgentId, AgentCache> entry in entries)
+        {
+            lock (entry.Value)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"{entry.Key}=>{entry.Value.Describe()};");
+            }
+        }
+
+        return text.ToString();
+    }
+
     private AgentCacheInfo Describe(AgentCache record) =>
         new(record.Agent, record.Tokens, record.BlocksPerLayer, record.LayerCount, _pool.Spec.TokensPerBlock);
 
@@ -251,6 +278,53 @@ public sealed partial class AgentCacheManager : IDisposable
         Interlocked.Add(ref _totalBlocks, -(long)record.BlocksPerLayer * record.LayerCount);
         Interlocked.Decrement(ref _agentCount);
         record.IsAdmitted = false;
+    }
+
+    /// <summary>
+    /// Allocates <paramref name="perLayer"/> blocks on every layer (<paramref name="total"/> in all, at most the pool's
+    /// capacity) for the record's agent in one atomic pool call, and appends their handles to the record. The record
+    /// grows only after the pool granted the blocks: the handles arrive in the record's scratch when it is large
+    /// enough, else in a buffer rented from <see cref="ArrayPool{T}.Shared"/> and given back, so a refused call leaves
+    /// the record's arrays exactly as they were (and, once the shared pool holds a buffer of that size, allocates
+    /// nothing). Caller holds the record's monitor.
+    /// </summary>
+    /// <returns><see langword="false"/> if the pool refused for want of blocks and <paramref name="throwOnExhaustion"/> is false.</returns>
+    private bool AllocateAllLayersInto(AgentCache record, AgentId agent, int perLayer, int total, bool throwOnExhaustion)
+    {
+        KvBlock[]? rented = record.Scratch.Length >= total ? null : ArrayPool<KvBlock>.Shared.Rent(total);
+        try
+        {
+            Span<KvBlock> blocks = (rented ?? record.Scratch).AsSpan(0, total);
+            if (throwOnExhaustion)
+            {
+                _pool.AllocateAllLayers(agent, perLayer, blocks);
+            }
+            else if (!_pool.TryAllocateAllLayers(agent, perLayer, blocks))
+            {
+                return false;
+            }
+
+            try
+            {
+                record.EnsureRoom(record.BlocksPerLayer + perLayer, total);
+            }
+            catch
+            {
+                // Out of memory growing the record: give the blocks back, so the pool and the books still agree.
+                _pool.Free(agent, blocks);
+                throw;
+            }
+
+            record.AppendLayerMajor(blocks, perLayer);
+            return true;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<KvBlock>.Shared.Return(rented);
+            }
+        }
     }
 
     private AgentCache RentRecord(int layers)

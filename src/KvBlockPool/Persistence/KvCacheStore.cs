@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 
 namespace KvBlockPool.Persistence;
@@ -9,27 +10,59 @@ namespace KvBlockPool.Persistence;
 /// directory is then flushed too (best effort), so the rename is on the device once the save has returned.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Safe to use from several threads; saves of the same agent race only at the rename, and the last one wins
-/// whole. Temporary files of a crashed save (<c>.agent_&lt;id&gt;.kvcache.*.tmp</c>) are ignored by
-/// <see cref="List"/> and may be deleted.
+/// whole. Several stores, in this process or in others, may share a directory.
+/// </para>
+/// <para>
+/// A save killed before its rename leaves its temporary file (<c>.agent_&lt;id&gt;.kvcache.&lt;32 hex digits&gt;.tmp</c>),
+/// as large as the cache. <see cref="List"/> and every other method never take one for a saved cache. Opening a
+/// store deletes the stale ones (<see cref="ReclaimedAtOpen"/> says what went), and
+/// <see cref="ReclaimStaleTemporaryFiles"/> does it again on demand. A temporary file is stale unless a save is
+/// writing it: a save holds its file open (locked against exclusive opens) from creation until after its rename,
+/// and saves of this process are also registered in the process, so neither a save of this process (through any
+/// store) nor a live save of another process is ever deleted. The lock is .NET's advisory file lock on Unix:
+/// do not reclaim while a process that disabled it (<c>DOTNET_SYSTEM_IO_DISABLEFILELOCKING</c>) is saving into
+/// the directory, or on a network file system (NFS, SMB), where .NET takes no lock for a file opened for writing.
+/// </para>
 /// </remarks>
 public sealed class KvCacheStore
 {
     private const string Prefix = "agent_";
     private const string Extension = ".kvcache";
+    private const string TemporaryPrefix = "." + Prefix;
+    private const string TemporarySuffix = ".tmp";
+    private const int MaxTemporaryTokenLength = 64;
     private readonly int _maxDegreeOfParallelism = KvCacheReader.DefaultMaxDegreeOfParallelism;
 
     private const int FileBufferBytes = 0; // blocks are written and read whole, straight from and into native memory (the inspector reads through a pipe); a FileStream buffer would only copy again
 
-    /// <summary>Opens (and creates if needed) a store in <paramref name="directory"/>.</summary>
+    /// <summary>
+    /// Temporary files of the saves in progress in this process, by full path, whichever store runs them: a reclaim
+    /// skips them even in the instant between a save creating its file and locking it.
+    /// </summary>
+    private static readonly ConcurrentDictionary<string, byte> SavesInProgress = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Opens (and creates if needed) a store in <paramref name="directory"/>, and deletes the temporary files that
+    /// saves killed before their rename left there (see <see cref="ReclaimedAtOpen"/>).
+    /// </summary>
     /// <param name="directory">The directory that holds the files.</param>
     /// <exception cref="ArgumentException"><paramref name="directory"/> is null or empty.</exception>
-    /// <exception cref="IOException">The directory cannot be created.</exception>
+    /// <exception cref="IOException">The directory cannot be created or read.</exception>
+    /// <exception cref="UnauthorizedAccessException">The directory cannot be created or read.</exception>
     public KvCacheStore(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         Directory = System.IO.Directory.CreateDirectory(directory).FullName;
+        ReclaimedAtOpen = ReclaimStaleTemporaryFiles();
     }
+
+    /// <summary>
+    /// What opening the store reclaimed: the stale temporary files of interrupted saves it deleted (count and bytes),
+    /// those it left because a save is writing them, and those it could not delete.
+    /// </summary>
+    public KvCacheStoreReclaimReport ReclaimedAtOpen { get; }
 
     /// <summary>
     /// How many threads <see cref="LoadAsync"/> may use to read and check a file's layers at once; the default,
@@ -76,20 +109,31 @@ public sealed class KvCacheStore
     {
         ArgumentNullException.ThrowIfNull(pool);
         string target = GetPath(agent);
-        string temporary = Path.Combine(Directory, string.Create(CultureInfo.InvariantCulture, $".{FileName(agent)}.{Guid.NewGuid():N}.tmp"));
+        string temporary = Path.Combine(Directory, TemporaryFileName(agent));
+        SavesInProgress.TryAdd(temporary, 0);
         try
         {
             KvCacheHeader header;
-            var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileBufferBytes, FileOptions.Asynchronous);
+
+            // Held open, and so locked against a reclaim's exclusive open, until after the rename: a complete file
+            // waiting for its rename is never taken for a stale one. Shared reads are allowed, so a load of the
+            // renamed file in that instant is not refused; Windows needs delete sharing to rename an open file.
+            FileShare share = OperatingSystem.IsWindows() ? FileShare.Read | FileShare.Delete : FileShare.Read;
+            var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, share, FileBufferBytes, FileOptions.Asynchronous);
             await using (file.ConfigureAwait(false))
             {
                 header = await KvCacheWriter.SaveAsync(pool, agent, file, tokenCount, cancellationToken).ConfigureAwait(false);
 
                 // Durable before it becomes visible: the rename must never publish bytes still in the page cache only.
                 file.Flush(flushToDisk: true);
+                if (BeforeRename is { } hook)
+                {
+                    await hook(temporary).ConfigureAwait(false);
+                }
+
+                File.Move(temporary, target, overwrite: true);
             }
 
-            File.Move(temporary, target, overwrite: true);
             DirectoryFlush.TryFlush(Directory); // the rename itself durable, where the platform allows it
             return header;
         }
@@ -98,6 +142,59 @@ public sealed class KvCacheStore
             TryDelete(temporary);
             throw;
         }
+        finally
+        {
+            SavesInProgress.TryRemove(temporary, out _);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the temporary files that saves killed before their rename (or failed saves that could not clean up)
+    /// left in the directory, and reports them. Temporary files a save is writing (a save of this process through
+    /// any store, or a file another process holds open, as its live save does) are left alone and counted as in
+    /// use. Saved caches and files the store does not own are never touched. Opening a store does this once
+    /// (<see cref="ReclaimedAtOpen"/>); call it again to reclaim space after saves were killed while the store was open.
+    /// </summary>
+    /// <returns>What was deleted (files and bytes), what was in use, and what could not be deleted.</returns>
+    /// <exception cref="IOException">The directory cannot be read; files deleted before the error stay deleted.</exception>
+    /// <exception cref="UnauthorizedAccessException">The directory cannot be read.</exception>
+    public KvCacheStoreReclaimReport ReclaimStaleTemporaryFiles()
+    {
+        int deleted = 0;
+        long bytes = 0;
+        int inUse = 0;
+        List<string>? failed = null;
+        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, TemporaryPrefix + "*" + TemporarySuffix))
+        {
+            if (!IsTemporaryFileName(Path.GetFileName(path)))
+            {
+                continue; // not a name this store writes: not ours to delete
+            }
+
+            if (SavesInProgress.ContainsKey(path))
+            {
+                inUse++;
+                continue;
+            }
+
+            switch (TryDeleteStale(path, out long length))
+            {
+                case StaleFile.Deleted:
+                    deleted++;
+                    bytes += length;
+                    break;
+                case StaleFile.InUse:
+                    inUse++;
+                    break;
+                case StaleFile.Failed:
+                    (failed ??= []).Add(path);
+                    break;
+                default:
+                    break; // gone meanwhile: its save renamed or deleted it
+            }
+        }
+
+        return new KvCacheStoreReclaimReport(deleted, bytes, inUse, failed is null ? [] : failed.ToArray());
     }
 
     /// <summary>Restores <paramref name="agent"/>'s saved cache into <paramref name="pool"/>.</summary>
@@ -134,7 +231,7 @@ public sealed class KvCacheStore
     public Task<KvCacheInspectionReport> InspectAsync(AgentId agent, CancellationToken cancellationToken = default) =>
         KvCacheInspector.InspectFileAsync(GetPath(agent), cancellationToken);
 
-    /// <summary>The agents with a saved cache in the store, in id order.</summary>
+    /// <summary>The agents with a saved cache in the store, in id order; never a save's temporary file, finished or not.</summary>
     /// <returns>A new list.</returns>
     /// <exception cref="IOException">The directory cannot be read.</exception>
     public IReadOnlyList<AgentId> List()
@@ -174,7 +271,86 @@ public sealed class KvCacheStore
     internal static FileStream OpenForRead(string path) =>
         new(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileBufferBytes, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
+    /// <summary>Runs after a save's temporary file is written and flushed, before its rename, while it is still open; a test hook to hold a save in progress.</summary>
+    internal Func<string, Task>? BeforeRename { get; set; }
+
+    /// <summary>
+    /// Whether <paramref name="fileName"/> is a temporary file name a store writes:
+    /// <c>.agent_&lt;id&gt;.kvcache.&lt;token&gt;.tmp</c>, with the id as <see cref="FileName"/> writes it and a token of 1 to 64
+    /// letters, digits, '-' or '_' (saves write 32 hex digits; any such token is recognised, so files of older saves go too).
+    /// </summary>
+    internal static bool IsTemporaryFileName(string fileName)
+    {
+        if (!fileName.StartsWith(TemporaryPrefix, StringComparison.Ordinal) || !fileName.EndsWith(TemporarySuffix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> middle = fileName.AsSpan(1, fileName.Length - 1 - TemporarySuffix.Length); // agent_<id>.kvcache.<token>
+        int dot = middle.LastIndexOf('.');
+        if (dot < 0)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> token = middle[(dot + 1)..];
+        ReadOnlySpan<char> name = middle[..dot];
+        if (token.IsEmpty || token.Length > MaxTemporaryTokenLength || token.ContainsAnyExcept(TemporaryTokenChars))
+        {
+            return false;
+        }
+
+        return name.EndsWith(Extension, StringComparison.Ordinal)
+            && name.Length > Prefix.Length + Extension.Length
+            && long.TryParse(name[Prefix.Length..^Extension.Length], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long id)
+            && name.SequenceEqual(FileName(new AgentId(id)));
+    }
+
+    private static readonly System.Buffers.SearchValues<char> TemporaryTokenChars =
+        System.Buffers.SearchValues.Create("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_");
+
     private static string FileName(AgentId agent) => string.Create(CultureInfo.InvariantCulture, $"{Prefix}{agent.Value}{Extension}");
+
+    private static string TemporaryFileName(AgentId agent) => string.Create(CultureInfo.InvariantCulture, $".{FileName(agent)}.{Guid.NewGuid():N}{TemporarySuffix}");
+
+    /// <summary>
+    /// Deletes a temporary file no save is writing. An exclusive open tells: a live save holds its file open
+    /// (on Unix, .NET's shared advisory lock; on Windows, an open handle) until after its rename, and a killed
+    /// process's lock died with it.
+    /// </summary>
+    private static StaleFile TryDeleteStale(string path, out long length)
+    {
+        length = 0;
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.None, bufferSize: 1, FileOptions.None);
+            length = probe.Length;
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return StaleFile.Gone; // its save renamed or deleted it meanwhile
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return StaleFile.Failed;
+        }
+        catch (IOException)
+        {
+            // The exclusive open was refused: a save holds the file (or it vanished in between).
+            return File.Exists(path) ? StaleFile.InUse : StaleFile.Gone;
+        }
+
+        try
+        {
+            // Nothing reopens it now: names are unique, and the save that made it is gone.
+            File.Delete(path);
+            return StaleFile.Deleted;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return StaleFile.Failed;
+        }
+    }
 
     private static void TryDelete(string path)
     {
@@ -184,11 +360,19 @@ public sealed class KvCacheStore
         }
         catch (IOException)
         {
-            // Best effort: a leftover temporary file is ignored by List and never mistaken for a saved cache.
+            // Best effort: a leftover temporary file is never mistaken for a saved cache, and the next reclaim deletes it.
         }
         catch (UnauthorizedAccessException)
         {
             // As above.
         }
+    }
+
+    private enum StaleFile
+    {
+        Gone,
+        Deleted,
+        InUse,
+        Failed,
     }
 }
