@@ -65,7 +65,7 @@ public sealed class KvCacheStore
     public KvCacheStoreReclaimReport ReclaimedAtOpen { get; }
 
     /// <summary>
-    /// How many threads <see cref="LoadAsync"/> may use to read and check a file's layers at once; the default,
+    /// How many threads <see cref="RestoreAsync"/> may use to read and check a file's layers at once; the default,
     /// <see cref="KvCacheReader.DefaultMaxDegreeOfParallelism"/>, reached the plain-read floor on a 2-core machine.
     /// Set 1 to keep a load on one thread.
     /// </summary>
@@ -212,7 +212,7 @@ public sealed class KvCacheStore
     /// <exception cref="IOException">Reading failed; nothing changed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public async Task<KvCacheHeader> LoadAsync(BlockPool pool, AgentId agent, AgentId? asAgent = null, CancellationToken cancellationToken = default)
+    public async Task<KvCacheHeader> RestoreAsync(BlockPool pool, AgentId agent, AgentId? asAgent = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
         FileStream file = OpenForRead(GetPath(agent));

@@ -1,3 +1,4 @@
+using KvBlockPool.Lifecycle;
 using Xunit.Abstractions;
 
 namespace KvBlockPool.Tests.Lifecycle;
@@ -7,7 +8,7 @@ namespace KvBlockPool.Tests.Lifecycle;
 /// a specific exception before the manager computes anything that can overflow or grows any array, and leaves
 /// the manager's books, its records' array sizes and the pool exactly as they were.
 /// </summary>
-[Collection(MeasurementCollection.Name)]
+[Collection(ProcessWideCollection.Name)]
 public sealed class AgentCacheManagerHugeRequestTests(ITestOutputHelper output)
 {
     private static readonly AgentId Alice = new(1);

@@ -188,7 +188,7 @@ public sealed class FileRestoreTests : IDisposable
         Assert.Equal(KvCacheReader.DefaultMaxDegreeOfParallelism, new KvCacheStore(_directory).MaxDegreeOfParallelism);
         await store.SaveAsync(source, Agent);
         using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
-        await store.LoadAsync(target, Agent);
+        await store.RestoreAsync(target, Agent);
         PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(source, Agent), PersistenceKit.Snapshot(target, Agent));
     }
 

@@ -124,7 +124,7 @@ public sealed class RoundTripTests
             var store = new KvCacheStore(directory);
             using BlockPool after = TestPools.Create(capacity: 64, layers: 3);
             Assert.Equal([Agent], store.List());
-            KvCacheHeader header = await store.LoadAsync(after, Agent);
+            KvCacheHeader header = await store.RestoreAsync(after, Agent);
 
             Assert.Equal(10, header.TokenCount);
             PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(after, Agent));

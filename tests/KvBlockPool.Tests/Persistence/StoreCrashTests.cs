@@ -11,7 +11,7 @@ namespace KvBlockPool.Tests.Persistence;
 /// file is the complete old or the complete new cache, byte for byte, and opening the store reclaims every
 /// temporary file the killed save left.
 /// </summary>
-[Collection(MeasurementCollection.Name)] // alone: the child's saves are timed against the kills
+[Collection(ProcessWideCollection.Name)] // alone: the child's saves are timed against the kills
 public sealed class StoreCrashTests(ITestOutputHelper output) : IDisposable
 {
     private const int Kills = 10;
@@ -64,7 +64,7 @@ public sealed class StoreCrashTests(ITestOutputHelper output) : IDisposable
             onDisk = version;
 
             using BlockPool restored = SaveLoopChild.NewPool();
-            await store.LoadAsync(restored, SaveLoopChild.Agent);
+            await store.RestoreAsync(restored, SaveLoopChild.Agent);
             var buffer = new byte[contents[version].Length];
             CopyOut(restored, buffer);
             Assert.True(buffer.AsSpan().SequenceEqual(contents[version]), $"kill {kill}: the restored cache differs from version {version}");
@@ -81,7 +81,7 @@ public sealed class StoreCrashTests(ITestOutputHelper output) : IDisposable
         using BlockPool pool = SaveLoopChild.NewPool();
         SaveLoopChild.CopyIn(pool, content);
         using var stream = new MemoryStream();
-        await KvCacheWriter.SaveToStreamAsync(pool, SaveLoopChild.Agent, stream);
+        await KvCacheWriter.SaveAsync(pool, SaveLoopChild.Agent, stream);
         return stream.ToArray();
     }
 

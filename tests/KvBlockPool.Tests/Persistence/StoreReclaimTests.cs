@@ -22,7 +22,7 @@ public sealed class StoreReclaimTests : IDisposable
     [Fact]
     public async Task Opening_a_store_deletes_the_temporary_files_killed_saves_left_and_reports_them()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 60, 2, 1, 1);
         await new KvCacheStore(_directory).SaveAsync(pool, Agent);
         byte[] saved = File.ReadAllBytes(Path.Combine(_directory, "agent_1.kvcache"));
@@ -77,7 +77,7 @@ public sealed class StoreReclaimTests : IDisposable
     [Fact]
     public async Task A_save_in_progress_in_this_process_is_left_to_finish_by_its_store_and_by_another_store_on_the_directory()
     {
-        using BlockPool pool = PersistenceKit.NewPool();
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
         PersistenceKit.Fill(pool, Agent, seed: 61, 1, 2, 3);
         byte[][] expected = PersistenceKit.Snapshot(pool, Agent);
         var reached = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -113,8 +113,8 @@ public sealed class StoreReclaimTests : IDisposable
         await save;
         Assert.False(File.Exists(inProgress));
         Assert.Equal([Agent], store.List());
-        using BlockPool other2 = PersistenceKit.NewPool();
-        await store.LoadAsync(other2, Agent);
+        using BlockPool other2 = TestPools.Create(capacity: 64, layers: 3);
+        await store.RestoreAsync(other2, Agent);
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(other2, Agent));
     }
 

@@ -30,7 +30,7 @@ public sealed class StoreTests : IDisposable
 
         byte[][] expected = PersistenceKit.Snapshot(pool, new AgentId(3));
         pool.FreeAgent(new AgentId(3));
-        await _store.LoadAsync(pool, new AgentId(3));
+        await _store.RestoreAsync(pool, new AgentId(3));
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(pool, new AgentId(3)));
 
         Assert.True(_store.Contains(new AgentId(20)));
@@ -52,7 +52,7 @@ public sealed class StoreTests : IDisposable
         await _store.SaveAsync(pool, agent);
 
         using BlockPool other = TestPools.Create(capacity: 64, layers: 3);
-        KvCacheHeader header = await _store.LoadAsync(other, agent);
+        KvCacheHeader header = await _store.RestoreAsync(other, agent);
         Assert.Equal([3, 1, 1], header.BlocksPerLayer);
         PersistenceKit.AssertSameBytes(expected, PersistenceKit.Snapshot(other, agent));
         Assert.Single(Directory.GetFiles(_directory));
@@ -89,7 +89,7 @@ public sealed class StoreTests : IDisposable
         }
 
         using BlockPool other = TestPools.Create(capacity: 64, spec: PersistenceKit.OtherSpec);
-        KvCacheSpecMismatchException error = await PersistenceKit.AssertRefusedAsync<KvCacheSpecMismatchException>(other, () => _store.LoadAsync(other, agent), beforeAllocating: true);
+        KvCacheSpecMismatchException error = await PersistenceKit.AssertRefusedAsync<KvCacheSpecMismatchException>(other, () => _store.RestoreAsync(other, agent), beforeAllocating: true);
         Assert.Contains("Float16", error.Message, StringComparison.Ordinal);
         Assert.Contains("BFloat16", error.Message, StringComparison.Ordinal);
     }
@@ -98,7 +98,7 @@ public sealed class StoreTests : IDisposable
     public async Task Loading_an_agent_that_was_never_saved_throws_file_not_found()
     {
         using BlockPool pool = TestPools.Create(capacity: 64, layers: 3);
-        await Assert.ThrowsAsync<FileNotFoundException>(() => _store.LoadAsync(pool, new AgentId(77)));
+        await Assert.ThrowsAsync<FileNotFoundException>(() => _store.RestoreAsync(pool, new AgentId(77)));
         Assert.Empty(_store.List());
     }
 
