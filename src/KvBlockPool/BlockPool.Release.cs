@@ -280,7 +280,9 @@ public sealed partial class BlockPool
         {
             foreach ((int id, int layer) in released)
             {
-                corruption ??= _scrubber.Scrub(table.Slabs, id, owner, layer);
+                // Every block is scrubbed; the first corruption found is the one reported.
+                BlockCorruptionException? found = _scrubber.Scrub(table.Slabs, id, owner, layer);
+                corruption ??= found;
             }
         }
         finally

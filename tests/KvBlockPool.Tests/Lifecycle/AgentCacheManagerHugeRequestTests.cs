@@ -22,7 +22,7 @@ public sealed class AgentCacheManagerHugeRequestTests(ITestOutputHelper output)
     [InlineData(97)]                // 107 tokens: 27 blocks per layer, 108 blocks, the pool has 24
     public void An_append_the_pool_could_never_hold_is_refused_as_exhaustion_and_changes_nothing(int tokens)
     {
-        using BlockPool pool = TestPools.Create(24);
+        using BlockPool pool = TestPools.Create(capacity: 24, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 10); // 3 blocks per layer, 12 blocks
         manager.Admit(Bob, promptTokens: 8);    // 8 blocks; 4 left
@@ -48,7 +48,7 @@ public sealed class AgentCacheManagerHugeRequestTests(ITestOutputHelper output)
     [InlineData(int.MinValue)]
     public void An_append_of_a_nonsense_token_count_is_refused_as_out_of_range_and_changes_nothing(int tokens)
     {
-        using BlockPool pool = TestPools.Create(24);
+        using BlockPool pool = TestPools.Create(capacity: 24, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 10);
         string before = Snapshot(pool, manager);
@@ -69,7 +69,7 @@ public sealed class AgentCacheManagerHugeRequestTests(ITestOutputHelper output)
     [InlineData(-1)]
     public void An_admission_the_pool_could_never_hold_or_of_a_nonsense_prompt_is_refused_as_out_of_range_and_changes_nothing(int promptTokens)
     {
-        using BlockPool pool = TestPools.Create(24);
+        using BlockPool pool = TestPools.Create(capacity: 24, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 10);
         string before = Snapshot(pool, manager);
@@ -89,7 +89,7 @@ public sealed class AgentCacheManagerHugeRequestTests(ITestOutputHelper output)
     [InlineData(int.MinValue)]
     public void A_truncation_to_a_nonsense_length_is_refused_as_out_of_range_and_changes_nothing(int tokens)
     {
-        using BlockPool pool = TestPools.Create(24);
+        using BlockPool pool = TestPools.Create(capacity: 24, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 10);
         string before = Snapshot(pool, manager);
@@ -102,7 +102,7 @@ public sealed class AgentCacheManagerHugeRequestTests(ITestOutputHelper output)
     [Fact]
     public void An_append_refused_for_want_of_free_blocks_grows_none_of_the_agents_arrays()
     {
-        using BlockPool pool = TestPools.Create(64);
+        using BlockPool pool = TestPools.Create(capacity: 64, layers: 4);
         using var manager = new AgentCacheManager(pool);
         manager.Admit(Alice, promptTokens: 4);  // 1 block per layer
         manager.Admit(Bob, promptTokens: 56);   // 14 blocks per layer, 56 blocks; 4 left
