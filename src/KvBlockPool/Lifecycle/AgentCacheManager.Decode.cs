@@ -138,7 +138,7 @@ public sealed partial class AgentCacheManager
                         return false;
                     }
 
-                    throw new BlockPoolExhaustedException((int)Math.Min((long)needed * record.LayerCount, int.MaxValue), _pool.AvailableBlocks, capacity);
+                    throw new BlockPoolExhaustedException((int)Math.Min((long)needed * record.LayerCount, int.MaxValue), _pool.GetStatistics().Available, capacity);
                 }
 
                 int total = needed * record.LayerCount; // at most the capacity
