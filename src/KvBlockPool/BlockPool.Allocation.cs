@@ -167,10 +167,7 @@ public sealed partial class BlockPool
                 _scrubber.BeforeHandout(table, requested);
                 bool isNew = false;
                 OwnerRecord record = scope ?? RentAgentRecord(agent, table, out isNew);
-                for (int l = first; l <= last; l++)
-                {
-                    record.Layers[l].EnsureRoomFor(blocksPerLayer);
-                }
+                record.Reserve(first, last, blocksPerLayer);
 
                 // Nothing below can fail.
                 if (isNew)

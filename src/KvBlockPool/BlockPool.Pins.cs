@@ -33,7 +33,7 @@ public sealed partial class BlockPool
             for (int layer = 0; layer < layers; layer++)
             {
                 starts[layer] = at;
-                foreach (int id in record.Layers[layer].AsSpan())
+                foreach (int id in record.BlocksOn(layer))
                 {
                     blocks[at++] = table.HandleOf(id, layer);
                 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using KvBlockPool.Core;
 
@@ -173,29 +172,12 @@ public sealed partial class BlockPool
 
         // Every handle is valid, so record is the owner of all of them. From here nothing can fail.
         OwnerRecord owner = record!;
-        int epoch = _owners.NextFreeEpoch();
-        foreach (KvBlock block in detached)
-        {
-            if (owner.LayerMarks[block.Layer] != epoch)
-            {
-                owner.LayerMarks[block.Layer] = epoch;
-                RemoveMarked(ref owner.Layers[block.Layer], table);
-            }
-        }
-
-        // Clear the marks again: no mark outlives this free, so a later free can never mistake a mark left
-        // over from long ago for its own when the epoch counter wraps around.
-        foreach (KvBlock block in detached)
-        {
-            owner.LayerMarks[block.Layer] = 0;
-        }
-
+        owner.RemoveMarked(detached, _owners.NextFreeEpoch(), table);
         foreach (KvBlock block in detached)
         {
             Retire(table, block.Id, block.Layer, agent, scrubLater);
         }
 
-        owner.BlockCount -= detached.Length;
         ForgetIfEmpty(owner, table);
     }
 
@@ -214,9 +196,8 @@ public sealed partial class BlockPool
 
         // From here nothing can fail.
         OwnerRecord owner = record!;
-        RemoveOne(ref owner.Layers[block.Layer], block.Id);
+        owner.RemoveOne(block.Layer, block.Id);
         Retire(table, block.Id, block.Layer, agent, scrubLater);
-        owner.BlockCount--;
         ForgetIfEmpty(owner, table);
     }
 
@@ -351,42 +332,5 @@ public sealed partial class BlockPool
         }
 
         return table.LayerOf(owner) != block.Layer ? HandleErrors.WrongLayer(block, owner, table, "Nothing was freed.") : null;
-    }
-
-    private static void RemoveMarked(ref BlockList list, BlockTable table)
-    {
-        int write = 0;
-        int[] items = list.Items;
-        for (int read = 0; read < list.Count; read++)
-        {
-            int id = items[read];
-            if (!table.IsMarked(id))
-            {
-                items[write++] = id;
-            }
-        }
-
-        list.Count = write;
-    }
-
-    /// <summary>Removes one id, keeping the order of the rest. Searches from the end: the newest blocks are the ones freed most often.</summary>
-    /// <remarks>A plain loop: for the usual one or few steps, the calls of <c>Array.LastIndexOf</c> and <c>Array.Copy</c> cost more than the work.</remarks>
-    private static void RemoveOne(ref BlockList list, int id)
-    {
-        int[] items = list.Items;
-        int count = list.Count;
-        int index = count - 1;
-        while (index >= 0 && items[index] != id)
-        {
-            index--;
-        }
-
-        Debug.Assert(index >= 0, "a validated block is in its owner's list for its layer");
-        for (int i = index + 1; i < count; i++)
-        {
-            items[i - 1] = items[i];
-        }
-
-        list.Count = count - 1;
     }
 }

@@ -40,10 +40,7 @@ public sealed partial class BlockPool
             if (record.BlockCount > 0)
             {
                 OwnerRecord agent = RentAgentRecord(record.Agent, table, out bool isNew);
-                for (int layer = 0; layer < record.LayerCount; layer++)
-                {
-                    agent.Layers[layer].EnsureRoomFor(record.Layers[layer].Count);
-                }
+                agent.ReserveFor(record);
 
                 // Nothing below can fail: the commit is all or nothing.
                 if (isNew)
@@ -51,18 +48,7 @@ public sealed partial class BlockPool
                     _owners.RegisterAgent(agent);
                 }
 
-                for (int layer = 0; layer < record.LayerCount; layer++)
-                {
-                    ref BlockList target = ref agent.Layers[layer];
-                    int word = table.OwnerWord(agent.Slot, layer);
-                    foreach (int id in record.Layers[layer].AsSpan())
-                    {
-                        table.Reassign(id, word);
-                        target.AddUnchecked(id);
-                    }
-                }
-
-                agent.BlockCount += record.BlockCount;
+                agent.TakeOver(record, table);
             }
 
             _owners.CloseScope(record);

@@ -10,6 +10,28 @@ namespace KvBlockPool;
 /// </content>
 public sealed partial class BlockPool
 {
+    /// <summary>Blocks on the free stack, ready to hand out (<see cref="BlockPoolStatistics.Available"/>). Read without the gate, as GetStatistics() reads it.</summary>
+    internal int AvailableBlocks => _counts.Available;
+
+    /// <summary>Blocks not available: held by agents or open scopes, or being cleared by a <c>Free</c> in progress. Read without the gate, as GetStatistics() reads it.</summary>
+    internal int AllocatedBlocks => _counts.Allocated;
+
+    /// <summary>The most blocks ever allocated at once in the current configuration. Read without the gate, as GetStatistics() reads it.</summary>
+    internal int HighWaterMark => _counts.HighWater;
+
+    /// <summary>Agents holding at least one block. Read without the gate, as GetStatistics() reads it.</summary>
+    internal int AgentCount => _counts.Agents;
+
+    /// <summary>Whether the pool holds any block for <paramref name="agent"/>.</summary>
+    internal bool ContainsAgent(AgentId agent)
+    {
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            return _owners.TryGetAgent(agent, out _);
+        }
+    }
+
     /// <summary>The free epoch counter, settable to drive it across its wraparound.</summary>
     internal int FreeEpoch
     {
@@ -141,7 +163,7 @@ public sealed partial class BlockPool
     {
         for (int layer = 0; layer < record.LayerCount; layer++)
         {
-            text.Append('[').AppendJoin(',', record.Layers[layer].AsSpan().ToArray()).Append(']');
+            text.Append('[').AppendJoin(',', record.BlocksOn(layer).ToArray()).Append(']');
         }
     }
 
@@ -159,7 +181,7 @@ public sealed partial class BlockPool
             int count = 0;
             for (int layer = 0; layer < record.LayerCount; layer++)
             {
-                foreach (int id in record.Layers[layer].AsSpan())
+                foreach (int id in record.BlocksOn(layer))
                 {
                     if (seen[id] != 0)
                     {

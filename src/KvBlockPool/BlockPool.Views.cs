@@ -28,7 +28,7 @@ public sealed partial class BlockPool
             for (int layer = 0; layer < layers; layer++)
             {
                 starts[layer] = at;
-                foreach (int id in record.Layers[layer].AsSpan())
+                foreach (int id in record.BlocksOn(layer))
                 {
                     ids[at] = id;
                     generations[at] = table.GenerationOf(id);
@@ -60,7 +60,7 @@ public sealed partial class BlockPool
                 return 0;
             }
 
-            ReadOnlySpan<int> ids = record.Layers[layer].AsSpan();
+            ReadOnlySpan<int> ids = record.BlocksOn(layer);
             if (ids.Length > destination.Length)
             {
                 ThrowHelper.ThrowDestinationTooShort(nameof(destination), ids.Length, destination.Length);
@@ -68,16 +68,6 @@ public sealed partial class BlockPool
 
             ids.CopyTo(destination);
             return ids.Length;
-        }
-    }
-
-    /// <summary>Whether the pool holds any block for <paramref name="agent"/> (<c>GetBlockCount(agent) &gt; 0</c>; kept for tests).</summary>
-    internal bool ContainsAgent(AgentId agent)
-    {
-        lock (_gate)
-        {
-            _guard.ThrowIfClosed();
-            return _owners.TryGetAgent(agent, out _);
         }
     }
 
@@ -106,7 +96,7 @@ public sealed partial class BlockPool
         {
             _guard.ThrowIfClosed();
             ValidateLayer(layer, _table);
-            return _owners.TryGetAgent(agent, out OwnerRecord? record) ? record.Layers[layer].Count : 0;
+            return _owners.TryGetAgent(agent, out OwnerRecord? record) ? record.BlocksOn(layer).Length : 0;
         }
     }
 

@@ -49,7 +49,7 @@ internal sealed class OwnerTable
     }
 
     /// <summary>
-    /// The epoch of a new free: each layer list it touches is flagged with it (<see cref="OwnerRecord.LayerMarks"/>)
+    /// The epoch of a new free: each layer list it touches is flagged with it (<see cref="OwnerRecord.RemoveMarked"/>)
     /// so that the list is compacted once per free.
     /// </summary>
     public int NextFreeEpoch()

@@ -174,7 +174,7 @@ public static class KvCacheReader
         if (header.TotalBlocks > pool.Capacity)
         {
             // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.
-            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.AvailableBlocks, pool.Capacity);
+            throw new BlockPoolExhaustedException(header.TotalBlocks, pool.GetStatistics().Available, pool.Capacity);
         }
     }
 

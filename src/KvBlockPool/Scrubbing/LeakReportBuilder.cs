@@ -51,7 +51,7 @@ internal static class LeakReportBuilder
     {
         for (int layer = 0; layer < record.LayerCount; layer++)
         {
-            foreach (int id in record.Layers[layer].AsSpan())
+            foreach (int id in record.BlocksOn(layer))
             {
                 StackTrace? allocatedAt = scrubber.AllocatedAt(id);
                 string stack = allocatedAt is null ? "(allocation stack not recorded)" : CallerStack.Format(allocatedAt);
