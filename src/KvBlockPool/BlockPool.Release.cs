@@ -211,9 +211,12 @@ public sealed partial class BlockPool
         BlockTable table = _table;
         int count = record.BlockCount;
         bool deferred = _scrubber.ScrubsOnFree && count > 0;
-        foreach ((int id, int layer) in new ReleasedBlocks(record))
+        for (int layer = 0; layer < record.LayerCount; layer++)
         {
-            Retire(table, id, layer, record.Agent, deferred);
+            foreach (int id in record.BlocksOn(layer))
+            {
+                Retire(table, id, layer, record.Agent, deferred);
+            }
         }
 
         if (!deferred)

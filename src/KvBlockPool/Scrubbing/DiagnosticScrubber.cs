@@ -26,6 +26,7 @@ internal sealed class DiagnosticScrubber : BlockScrubber
     {
         _zero = zero;
         _log = log;
+        WatchesBlocks = true;
         _lastOwner = new AgentId[capacity];
         _lastLayer = new int[capacity];
         Array.Fill(_lastLayer, -1);
@@ -36,15 +37,13 @@ internal sealed class DiagnosticScrubber : BlockScrubber
 
     public override byte? SlabFill => PoisonByte;
 
-    public override bool RecordsAllocationStacks => true;
-
     public override BlockScrubber ForCapacity(int capacity) => new DiagnosticScrubber(_zero, capacity, _log);
 
     /// <remarks>The library's own frames are dropped when the stack is formatted (<see cref="CallerStack"/>).</remarks>
-    public override StackTrace? CaptureAllocationStack() => new(false);
+    protected override StackTrace? CaptureStack() => new(false);
 
     /// <summary>Checks the poison of the blocks about to be popped; zeroes them if the pool zeroes.</summary>
-    public override void BeforeHandout(BlockTable table, int count)
+    protected override void CheckBeforeHandout(BlockTable table, int count)
     {
         NativeSlabs slabs = table.Slabs;
         for (int i = 1; i <= count; i++)
@@ -76,7 +75,7 @@ internal sealed class DiagnosticScrubber : BlockScrubber
         }
     }
 
-    public override void OnAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack)
+    protected override void RecordAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack)
     {
         foreach (KvBlock block in blocks)
         {
@@ -84,7 +83,7 @@ internal sealed class DiagnosticScrubber : BlockScrubber
         }
     }
 
-    public override void OnFreed(int id, AgentId owner, int layer)
+    protected override void RecordFreed(int id, AgentId owner, int layer)
     {
         _lastOwner[id] = owner;
         _lastLayer[id] = layer;
