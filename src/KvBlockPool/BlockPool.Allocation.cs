@@ -99,9 +99,9 @@ public sealed partial class BlockPool
         AllocateCore(agent, scope: null, token: 0, LayerChoice.Every, blocksPerLayer, destination, throwOnExhaustion: false);
 
     /// <summary>
-    /// The overloads that return a new array (the count already checked positive): refuse a request larger than the whole pool before building an
-    /// array for it (such a request can never succeed, and its array alone could exhaust the managed heap), then
-    /// allocate through the one body.
+    /// The overloads that return a new array (the count already checked positive): refuse a request larger than
+    /// the whole pool before building an array for it (such a request can never succeed, and its array alone
+    /// could exhaust the managed heap), then allocate through the one body.
     /// </summary>
     internal KvBlock[] AllocateArray(AgentId agent, OwnerRecord? scope, int token, LayerChoice layers, int count)
     {

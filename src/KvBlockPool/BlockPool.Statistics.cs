@@ -4,7 +4,15 @@ namespace KvBlockPool;
 public sealed partial class BlockPool
 {
     /// <summary>The pool's hard capacity in blocks. Read without the gate.</summary>
-    public int Capacity => _counts.Capacity;
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public int Capacity
+    {
+        get
+        {
+            _guard.ThrowIfClosed();
+            return _counts.Capacity;
+        }
+    }
 
     /// <summary>
     /// The counters at one instant, read without the gate: <see cref="BlockPoolStatistics.Available"/> and
@@ -12,5 +20,17 @@ public sealed partial class BlockPool
     /// <see cref="BlockPoolStatistics.Capacity"/>, and the high-water mark is at least the allocated count.
     /// </summary>
     /// <returns>The statistics.</returns>
-    public BlockPoolStatistics GetStatistics() => _counts.Read(Spec.BytesPerBlock);
+    /// <exception cref="ObjectDisposedException">The pool is disposed: there is nothing left to count (what was still allocated then is in <see cref="LeakReport"/>).</exception>
+    public BlockPoolStatistics GetStatistics()
+    {
+        _guard.ThrowIfClosed();
+        return _counts.Read(Spec.BytesPerBlock);
+    }
+
+    /// <summary>The statistics, or false once the pool is disposed; for observers (metrics) that must never throw.</summary>
+    internal bool TryGetStatistics(out BlockPoolStatistics statistics)
+    {
+        statistics = _counts.Read(Spec.BytesPerBlock);
+        return !_guard.IsClosed;
+    }
 }

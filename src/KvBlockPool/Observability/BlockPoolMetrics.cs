@@ -88,7 +88,7 @@ internal sealed class BlockPoolMetrics : IDisposable
     }
 
     private IEnumerable<Measurement<long>> Observe(Func<BlockPoolStatistics, long> read) =>
-        _pool.TryGetTarget(out BlockPool? pool) && !pool.IsDisposed ? [new Measurement<long>(read(pool.GetStatistics()), _poolTag)] : [];
+        _pool.TryGetTarget(out BlockPool? pool) && pool.TryGetStatistics(out BlockPoolStatistics statistics) ? [new Measurement<long>(read(statistics), _poolTag)] : [];
 
     private IEnumerable<Measurement<long>> ObserveNativeBytes() =>
         _pool.TryGetTarget(out BlockPool? pool) && !pool.IsDisposed ? [new Measurement<long>(pool.NativeBytes, _poolTag)] : [];

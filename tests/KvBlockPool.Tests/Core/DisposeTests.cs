@@ -61,7 +61,7 @@ public sealed class DisposeTests
             () => pool.GetAgentBlocks(Agent), () => pool.CopyBlockIds(Agent, 0, new int[4]), () => pool.ContainsAgent(Agent),
             () => pool.GetBlockCount(Agent), () => pool.GetBlockCount(Agent, 0), () => pool.GetBlockCountsByAgent(),
             () => pool.GetBlockSpan(block), () => pool.GetKeySpan(block), () => pool.GetValueSpan(block), () => _ = (nint)pool.GetPointer(block),
-            () => pool.Reconfigure(TestPools.Spec()),
+            () => pool.Reconfigure(TestPools.Spec()), () => pool.GetStatistics(), () => _ = pool.Capacity,
         };
         foreach (Action call in calls)
         {
@@ -70,8 +70,12 @@ public sealed class DisposeTests
         }
 
         scope.Dispose(); // a no-op, never a throw
-        _ = pool.GetStatistics(); // lock-free readers keep working
-        Assert.Equal(8, pool.Capacity);
+
+        // What still describes the pool after it is gone keeps answering; nothing counts blocks any more.
+        Assert.True(pool.IsDisposed);
+        Assert.Equal(0, pool.NativeBytes);
+        Assert.Equal(TestPools.Spec(), pool.Spec);
+        Assert.False(pool.TryGetStatistics(out _));
     }
 
     [Fact]
