@@ -67,6 +67,7 @@ public unsafe class WarmUpBenchmarks
 {
     private BlockPool? _pool;
     private void* _memory;
+    private bool _mapped;
 
     /// <summary>The pool's native memory in MiB.</summary>
     [Params(256, 2048)]
@@ -76,16 +77,37 @@ public unsafe class WarmUpBenchmarks
 
     /// <summary>A fresh allocation of the pool's size, untouched.</summary>
     [IterationSetup(Target = nameof(FirstTouchFloor))]
-    public void SetupFloor() => _memory = NativeMemory.AlignedAlloc(Bytes, (nuint)Environment.SystemPageSize);
+    public void SetupFloor()
+    {
+        _memory = NativeMemory.AlignedAlloc(Bytes, (nuint)Environment.SystemPageSize);
+        _mapped = false;
+    }
 
     /// <summary>A freshly built pool, untouched.</summary>
     [IterationSetup(Targets = [nameof(WarmUp), nameof(WarmUpByTouch)])]
     public void SetupPool() => _pool = StartupPools.Create(SizeMiB);
 
+    /// <summary>A fresh mapping of the pool's size, placed and advised for huge pages as the pool's slabs are.</summary>
+    [IterationSetup(Target = nameof(FirstTouchFloorHugePages))]
+    public void SetupHugeFloor()
+    {
+        _memory = AnonymousMapping.TryMap(Bytes, (nuint)Environment.SystemPageSize);
+        _mapped = _memory is not null;
+        if (!_mapped)
+        {
+            _memory = NativeMemory.AlignedAlloc(Bytes, (nuint)Environment.SystemPageSize); // no mapping here: the plain floor again
+        }
+    }
+
     /// <summary>The floor: memset of fresh memory of the same size, one thread.</summary>
     [Benchmark(Baseline = true)]
     [InvocationCount(1)]
     public void FirstTouchFloor() => NativeMemory.Clear(_memory, Bytes);
+
+    /// <summary>The same memset of a fresh mapping with transparent huge pages advised (where the OS offers them), one thread.</summary>
+    [Benchmark]
+    [InvocationCount(1)]
+    public void FirstTouchFloorHugePages() => NativeMemory.Clear(_memory, Bytes);
 
     /// <summary>The pool's warm-up: <c>MADV_POPULATE_WRITE</c> over 32 MiB chunks on every core.</summary>
     [Benchmark]
@@ -105,7 +127,15 @@ public unsafe class WarmUpBenchmarks
         _pool = null;
         if (_memory is not null)
         {
-            NativeMemory.AlignedFree(_memory);
+            if (_mapped)
+            {
+                AnonymousMapping.Unmap(_memory, Bytes);
+            }
+            else
+            {
+                NativeMemory.AlignedFree(_memory);
+            }
+
             _memory = null;
         }
     }
@@ -144,12 +174,40 @@ public class FirstAllocationBenchmarks
     [InvocationCount(Blocks / 2)]
     public void WarmBlock() => Use();
 
+    /// <summary>A pool built and left cold, for the 2 MiB runs.</summary>
+    [IterationSetup(Target = nameof(ColdTwoMiB))]
+    public void SetupColdRuns() => SetupCold();
+
+    /// <summary>A pool built and warmed up, for the 2 MiB runs.</summary>
+    [IterationSetup(Target = nameof(WarmTwoMiB))]
+    public void SetupWarmRuns() => SetupWarm();
+
+    /// <summary>Allocate 32 never-touched blocks (2 MiB, one huge page where the OS offers them) in one call and write them.</summary>
+    [Benchmark]
+    [InvocationCount(Blocks / 64)]
+    public void ColdTwoMiB() => UseRun();
+
+    /// <summary>The same on a warmed-up pool.</summary>
+    [Benchmark]
+    [InvocationCount(Blocks / 64)]
+    public void WarmTwoMiB() => UseRun();
+
     /// <summary>Disposes the iteration's pool.</summary>
     [IterationCleanup]
     public void Cleanup()
     {
         _pool?.Dispose();
         _pool = null;
+    }
+
+    private void UseRun()
+    {
+        Span<KvBlock> run = stackalloc KvBlock[32];
+        _pool!.Allocate(Agent, 0, run);
+        foreach (KvBlock block in run)
+        {
+            _pool.GetBlockSpan(block).Fill(1);
+        }
     }
 
     private void Use()
