@@ -34,7 +34,7 @@ public sealed partial class BlockPool
                 throw InUse(old.Allocated);
             }
 
-            BlockLayout layout = BlockLayout.Resolve(_options, spec, DiagnosticsEnabled);
+            BlockLayout layout = BlockLayout.Resolve(_options, spec, DiagnosticsEnabled, old.Slabs);
             BlockScrubber scrubber = _scrubber.ForCapacity(layout.Capacity);
             BlockTable table = CreateTable(spec, layout, scrubber);
 
@@ -49,6 +49,11 @@ public sealed partial class BlockPool
             _counts.ResetHighWater();
             _counts.NativeBytes = layout.TotalBytes;
             PublishCounts(table);
+
+            // A warm-up may be prefaulting the old slabs outside the gate (a data access; no other access can be in
+            // flight, since nothing is allocated): it sees the new table at its next chunk and stops, and the old
+            // slabs are freed only when its chunk in flight has ended.
+            _guard.DrainAccesses();
             old.Dispose();
         }
     }

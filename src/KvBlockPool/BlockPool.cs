@@ -40,10 +40,18 @@ public sealed partial class BlockPool : IDisposable
     private BlockTable _table;
     private BlockScrubber _scrubber;
 
-    /// <summary>Creates a pool and allocates all of its native memory.</summary>
+    /// <summary>
+    /// Creates a pool and allocates all of its native memory. On Linux and macOS the slabs are fresh anonymous
+    /// mappings, which read as zeros: nothing is written at construction (in milliseconds, whatever the size), and
+    /// pages become resident as blocks are first written or when <see cref="WarmUpAsync"/> runs. Elsewhere the slabs
+    /// come from the heap and are zeroed (<see cref="BlockClearMode.ZeroOnFree"/>) here.
+    /// </summary>
     /// <param name="options">The spec, the capacity and the optional settings; validated here.</param>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> or its <see cref="BlockPoolOptions.Spec"/> is null.</exception>
-    /// <exception cref="ArgumentException">An option is out of range; the message names it and says what to change.</exception>
+    /// <exception cref="ArgumentException">
+    /// An option is out of range, or the pool is larger than the memory the machine can still give (see
+    /// <see cref="BlockPoolOptions.AllowOvercommit"/>); the message names the figures and says what to change.
+    /// </exception>
     /// <exception cref="NativeAllocationException">The native slabs could not be allocated; nothing is left allocated.</exception>
     public BlockPool(BlockPoolOptions options)
         : this(options, SystemNativeAllocator.Instance)

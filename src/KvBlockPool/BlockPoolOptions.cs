@@ -54,6 +54,22 @@ public sealed class BlockPoolOptions
     /// <summary>A name for the pool in logs and metric tags; "default" when not set.</summary>
     public string? Name { get; set; }
 
+    /// <summary>
+    /// Skips the check that the machine can still give the pool its memory. By default a pool (and every
+    /// <see cref="BlockPool.Reconfigure"/>) is refused with an <see cref="ArgumentException"/> when its native bytes
+    /// exceed the least of: the memory the OS reports available (on Linux <c>MemAvailable</c>), the room under a
+    /// container's memory limit (cgroup v2 or v1), and the memory the runtime lets the process use
+    /// (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>) less the process's other pools; memory that other
+    /// pools of the process have taken but not yet touched counts as used. Slabs are committed lazily (a page takes
+    /// physical memory when first written), so without this check an oversized pool would be accepted and fail
+    /// later, at first touch, in the OOM killer. Set this to <see langword="true"/> only when the host knows better
+    /// (for example memory that will be freed before the pool fills up).
+    /// </summary>
+    public bool AllowOvercommit { get; set; }
+
+    /// <summary>Test seam: the available bytes to check against instead of the machine's figures.</summary>
+    internal long? AvailableMemoryOverride { get; set; }
+
     internal bool ResolveDiagnostics()
     {
         if (Diagnostics is bool explicitSetting)

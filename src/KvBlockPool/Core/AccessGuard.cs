@@ -18,6 +18,7 @@ internal sealed class AccessGuard(object gate)
     private readonly Dictionary<AgentId, int> _pins = [];
     private int _releasesInFlight;
     private int _accessesInFlight;
+    private int _drainWaiters;
     private volatile bool _closed;
 
     /// <summary>Whether the pool is disposed; read without the gate.</summary>
@@ -45,6 +46,26 @@ internal sealed class AccessGuard(object gate)
         while (_releasesInFlight > 0 || _accessesInFlight > 0)
         {
             Monitor.Wait(gate);
+        }
+    }
+
+    /// <summary>
+    /// Waits (releasing the gate meanwhile) until no data access is in flight, without closing the pool:
+    /// <c>Reconfigure</c> calls it after the swap, before it frees the old configuration's slabs under a warm-up.
+    /// </summary>
+    public void DrainAccesses()
+    {
+        while (_accessesInFlight > 0)
+        {
+            _drainWaiters++;
+            try
+            {
+                Monitor.Wait(gate);
+            }
+            finally
+            {
+                _drainWaiters--;
+            }
         }
     }
 
@@ -131,11 +152,11 @@ internal sealed class AccessGuard(object gate)
         pins,
         string.Create(CultureInfo.InvariantCulture, $"{agent} is pinned by {pins} save(s) in progress, so its blocks cannot be freed now: a freed block could be reused while the save reads it. Nothing was freed. Retry when the save has finished."));
 
-    /// <summary>Ends one piece of work outside the gate and wakes a <c>Dispose</c> waiting for it.</summary>
+    /// <summary>Ends one piece of work outside the gate and wakes a <c>Dispose</c> (or a <c>Reconfigure</c>) waiting for it.</summary>
     private void End(ref int inFlight)
     {
         inFlight--;
-        if (_closed)
+        if (_closed || _drainWaiters > 0)
         {
             Monitor.PulseAll(gate);
         }

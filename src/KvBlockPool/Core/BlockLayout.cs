@@ -30,7 +30,12 @@ internal readonly record struct BlockLayout(
     public long SlabBytesAt(int slab) =>
         slab < SlabCount - 1 ? SlabBytes : Stride * (Capacity - ((long)BlocksPerSlab * (SlabCount - 1)));
 
-    public static BlockLayout Resolve(BlockPoolOptions options, KvCacheSpec spec, bool diagnostics)
+    /// <summary>Validates the options for <paramref name="spec"/> and computes the layout; checks that the machine can still give it.</summary>
+    /// <param name="options">The pool's options.</param>
+    /// <param name="spec">The spec to lay out.</param>
+    /// <param name="diagnostics">Whether guard bytes follow every block.</param>
+    /// <param name="replacing">The configuration a <c>Reconfigure</c> is about to free, whose memory counts as available.</param>
+    public static BlockLayout Resolve(BlockPoolOptions options, KvCacheSpec spec, bool diagnostics, NativeSlabs? replacing = null)
     {
         int alignment = options.Alignment == 0 ? Environment.SystemPageSize : options.Alignment;
         if (alignment < 16 || alignment > 1024 * 1024 || !BitOperations.IsPow2(alignment))
@@ -91,12 +96,17 @@ internal readonly record struct BlockLayout(
         int slabCount = (int)(((long)capacity + perSlab - 1) / perSlab);
         var layout = new BlockLayout(capacity, perSlab, slabCount, stride, spec.BytesPerBlock, guard, alignment);
 
-        long physical = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (physical > 0 && layout.TotalBytes > physical)
+        if (!options.AllowOvercommit)
         {
-            throw Invalid(
-                options.CapacityBytes is null ? nameof(options.CapacityBlocks) : nameof(options.CapacityBytes),
-                $"The pool would take {layout.TotalBytes} bytes of native memory ({capacity} blocks of {stride} bytes), more than the {physical} bytes this process may use. Lower the capacity.");
+            MemoryHeadroom headroom = options.AvailableMemoryOverride is long given
+                ? new MemoryHeadroom(given, $"{given} bytes given in place of the machine's figures")
+                : MemoryHeadroom.Measure(replacing);
+            if (layout.TotalBytes > headroom.Bytes)
+            {
+                throw Invalid(
+                    options.CapacityBytes is null ? nameof(options.CapacityBlocks) : nameof(options.CapacityBytes),
+                    $"The pool would take {layout.TotalBytes} bytes of native memory ({capacity} blocks of {stride} bytes), more than the {headroom.Bytes} bytes available ({headroom.Explanation}). Lower the capacity, free memory, or set BlockPoolOptions.AllowOvercommit to skip this check.");
+            }
         }
 
         return layout;

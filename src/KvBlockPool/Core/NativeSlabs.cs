@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace KvBlockPool.Core;
 
@@ -8,21 +7,30 @@ namespace KvBlockPool.Core;
 /// The native memory of one configuration: <see cref="BlockLayout.SlabCount"/> aligned slabs, every one
 /// allocated up front. Either the whole set exists or construction throws having freed what it took.
 /// </summary>
+/// <remarks>
+/// Slabs that come from a fresh mapping (<see cref="NativeMemoryOrigin.FreshMapping"/>) already read as zeros, so
+/// a zero fill is skipped for them: their pages stay untouched (and take no physical memory) until a block is
+/// first written or <see cref="Prefault"/> makes them resident. Heap slabs are filled as asked.
+/// </remarks>
 internal sealed unsafe class NativeSlabs : IDisposable
 {
     private static long s_liveBytes;
+    private static long s_untouchedBytes;
 
     private readonly INativeAllocator _allocator;
     private readonly nint[] _slabs;
+    private readonly NativeMemoryOrigin[] _origins;
     private readonly int _blocksPerSlab;
     private readonly nint _stride;
+    private long _untouchedBytes;
     private int _freed;
 
-    private NativeSlabs(BlockLayout layout, INativeAllocator allocator, nint[] slabs)
+    private NativeSlabs(BlockLayout layout, INativeAllocator allocator, nint[] slabs, NativeMemoryOrigin[] origins)
     {
         Layout = layout;
         _allocator = allocator;
         _slabs = slabs;
+        _origins = origins;
         _blocksPerSlab = layout.BlocksPerSlab;
         _stride = (nint)layout.Stride;
     }
@@ -36,14 +44,33 @@ internal sealed unsafe class NativeSlabs : IDisposable
     /// <summary>Native bytes held by every live pool in the process.</summary>
     public static long LiveBytes => Interlocked.Read(ref s_liveBytes);
 
+    /// <summary>
+    /// Bytes of every live pool's mapped slabs that construction left untouched and no warm-up has made resident
+    /// since: promised to this process, not yet taken from the machine (so the machine's free-memory figure does
+    /// not show them yet).
+    /// </summary>
+    public static long UntouchedBytesInProcess => Interlocked.Read(ref s_untouchedBytes);
+
     public BlockLayout Layout { get; }
 
     public long TotalBytes => Layout.TotalBytes;
 
-    /// <summary>Allocates every slab; fills each block's data with <paramref name="fill"/> (if any) and its guard with <paramref name="guardFill"/>.</summary>
+    /// <summary>This configuration's share of <see cref="UntouchedBytesInProcess"/>.</summary>
+    public long UntouchedBytes => Interlocked.Read(ref _untouchedBytes);
+
+    /// <summary>Slabs that came from a fresh mapping (the rest are heap slabs).</summary>
+    public int MappedSlabCount => _origins.Count(o => o == NativeMemoryOrigin.FreshMapping);
+
+    public int SlabCount => _slabs.Length;
+
+    /// <summary>
+    /// Allocates every slab; fills each block's data with <paramref name="fill"/> (if any; a zero fill is skipped
+    /// for slabs that come zeroed) and its guard with <paramref name="guardFill"/>.
+    /// </summary>
     public static NativeSlabs Allocate(BlockLayout layout, INativeAllocator allocator, byte? fill, byte guardFill)
     {
         var slabs = new nint[layout.SlabCount];
+        var origins = new NativeMemoryOrigin[layout.SlabCount];
         int taken = 0;
         try
         {
@@ -52,7 +79,7 @@ internal sealed unsafe class NativeSlabs : IDisposable
                 void* slab;
                 try
                 {
-                    slab = allocator.AlignedAlloc((nuint)layout.SlabBytesAt(taken), (nuint)layout.Alignment);
+                    slab = allocator.AlignedAlloc((nuint)layout.SlabBytesAt(taken), (nuint)layout.Alignment, out origins[taken]);
                 }
                 catch (OutOfMemoryException ex)
                 {
@@ -71,13 +98,13 @@ internal sealed unsafe class NativeSlabs : IDisposable
         {
             for (int i = 0; i < taken; i++)
             {
-                allocator.AlignedFree((void*)slabs[i]);
+                allocator.AlignedFree((void*)slabs[i], (nuint)layout.SlabBytesAt(i), origins[i]);
             }
 
             throw;
         }
 
-        var result = new NativeSlabs(layout, allocator, slabs);
+        var result = new NativeSlabs(layout, allocator, slabs, origins);
         Interlocked.Add(ref s_liveBytes, layout.TotalBytes);
         result.Initialize(fill, guardFill);
         return result;
@@ -94,6 +121,52 @@ internal sealed unsafe class NativeSlabs : IDisposable
 
     public Span<byte> Data(int id) => new(BlockAddress(id), Layout.BytesPerBlock);
 
+    /// <summary>
+    /// The pieces a warm-up visits: every slab cut into runs of at most <paramref name="chunkBytes"/> (slab index,
+    /// offset, length).
+    /// </summary>
+    public (int Slab, long Offset, long Length)[] Chunks(long chunkBytes)
+    {
+        var chunks = new List<(int, long, long)>();
+        for (int slab = 0; slab < _slabs.Length; slab++)
+        {
+            long bytes = Layout.SlabBytesAt(slab);
+            for (long offset = 0; offset < bytes; offset += chunkBytes)
+            {
+                chunks.Add((slab, offset, Math.Min(chunkBytes, bytes - offset)));
+            }
+        }
+
+        return [.. chunks];
+    }
+
+    /// <summary>
+    /// Makes every page of a run resident without changing a byte of it, so it may run while owners write their
+    /// blocks: <c>MADV_POPULATE_WRITE</c> where the kernel offers it, otherwise one atomic no-op write
+    /// (<see cref="Interlocked.Or(ref int, int)"/> with 0) per page, which a concurrent write cannot be lost to.
+    /// </summary>
+    /// <remarks>The caller keeps the slabs alive meanwhile (a data access counted by the pool's guard).</remarks>
+    public void Prefault(int slab, long offset, long length, bool touchOnly)
+    {
+        byte* start = (byte*)_slabs[slab] + offset;
+        if (!touchOnly && AnonymousMapping.TryPopulateWrite(start, (nuint)length))
+        {
+            return;
+        }
+
+        long page = Environment.SystemPageSize;
+        byte* end = start + length;
+        byte* at = (byte*)(((nint)start + 3) & ~(nint)3);
+        while (at + sizeof(int) <= end)
+        {
+            Interlocked.Or(ref *(int*)at, 0);
+            at = (byte*)(((nint)at + (nint)page) & ~((nint)page - 1)); // the next page's first byte
+        }
+    }
+
+    /// <summary>Records that every page is resident now (a warm-up finished): nothing of this configuration is untouched any more.</summary>
+    public void MarkResident() => Interlocked.Add(ref s_untouchedBytes, -Interlocked.Exchange(ref _untouchedBytes, 0));
+
     public void Dispose()
     {
         Release();
@@ -107,33 +180,46 @@ internal sealed unsafe class NativeSlabs : IDisposable
             return;
         }
 
-        foreach (nint slab in _slabs)
+        for (int i = 0; i < _slabs.Length; i++)
         {
-            _allocator.AlignedFree((void*)slab);
+            _allocator.AlignedFree((void*)_slabs[i], (nuint)Layout.SlabBytesAt(i), _origins[i]);
         }
 
+        MarkResident();
         Interlocked.Add(ref s_liveBytes, -Layout.TotalBytes);
     }
 
     private void Initialize(byte? fill, byte guardFill)
     {
-        if (fill is null && Layout.GuardBytes == 0)
+        long untouched = 0;
+        for (int slab = 0; slab < _slabs.Length; slab++)
         {
-            return;
-        }
-
-        for (int id = 0; id < Layout.Capacity; id++)
-        {
-            if (fill is byte value)
+            bool zeroed = _origins[slab] == NativeMemoryOrigin.FreshMapping;
+            byte? slabFill = fill == 0 && zeroed ? null : fill;
+            if (slabFill is null && Layout.GuardBytes == 0)
             {
-                Data(id).Fill(value);
+                untouched += Layout.SlabBytesAt(slab);
+                continue;
             }
 
-            if (Layout.GuardBytes > 0)
+            int first = slab * _blocksPerSlab;
+            int last = Math.Min(first + _blocksPerSlab, Layout.Capacity);
+            for (int id = first; id < last; id++)
             {
-                Guard(id).Fill(guardFill);
+                if (slabFill is byte value)
+                {
+                    Data(id).Fill(value);
+                }
+
+                if (Layout.GuardBytes > 0)
+                {
+                    Guard(id).Fill(guardFill);
+                }
             }
         }
+
+        _untouchedBytes = untouched;
+        Interlocked.Add(ref s_untouchedBytes, untouched);
     }
 
     private static NativeAllocationException Failure(BlockLayout layout, int slabIndex, Exception? inner) => new(

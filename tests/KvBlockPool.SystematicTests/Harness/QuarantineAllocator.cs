@@ -28,8 +28,9 @@ internal sealed unsafe class QuarantineAllocator : KvBlockPool.Core.INativeAlloc
         }
     }
 
-    public void* AlignedAlloc(nuint bytes, nuint alignment)
+    public void* AlignedAlloc(nuint bytes, nuint alignment, out KvBlockPool.Core.NativeMemoryOrigin origin)
     {
+        origin = KvBlockPool.Core.NativeMemoryOrigin.Heap; // the pool clears it, as it does where mapping is not offered
         void* pointer = NativeMemory.AlignedAlloc(bytes, alignment);
         lock (_gate)
         {
@@ -39,7 +40,7 @@ internal sealed unsafe class QuarantineAllocator : KvBlockPool.Core.INativeAlloc
         return pointer;
     }
 
-    public void AlignedFree(void* pointer)
+    public void AlignedFree(void* pointer, nuint bytes, KvBlockPool.Core.NativeMemoryOrigin origin)
     {
         lock (_gate)
         {

@@ -1,9 +1,11 @@
-using System.Runtime.InteropServices;
 using KvBlockPool.Core;
 
 namespace KvBlockPool.Tests.Core;
 
-/// <summary>The real allocator, except that chosen calls fail (by returning null, or by throwing <see cref="OutOfMemoryException"/>); counts what is live.</summary>
+/// <summary>
+/// The real allocator (a fresh mapping per slab where the OS offers one), except that chosen calls fail (by
+/// returning null, or by throwing <see cref="OutOfMemoryException"/>); counts what is live.
+/// </summary>
 internal sealed unsafe class FailingAllocator : INativeAllocator
 {
     private readonly HashSet<int> _failingCalls;
@@ -20,21 +22,22 @@ internal sealed unsafe class FailingAllocator : INativeAllocator
 
     public int Live { get; private set; }
 
-    public void* AlignedAlloc(nuint bytes, nuint alignment)
+    public void* AlignedAlloc(nuint bytes, nuint alignment, out NativeMemoryOrigin origin)
     {
         int call = ++_calls;
         if (_failingCalls.Contains(call))
         {
+            origin = NativeMemoryOrigin.Heap;
             return _throw ? throw new OutOfMemoryException("injected") : null;
         }
 
         Live++;
-        return NativeMemory.AlignedAlloc(bytes, alignment);
+        return SystemNativeAllocator.Instance.AlignedAlloc(bytes, alignment, out origin);
     }
 
-    public void AlignedFree(void* pointer)
+    public void AlignedFree(void* pointer, nuint bytes, NativeMemoryOrigin origin)
     {
         Live--;
-        NativeMemory.AlignedFree(pointer);
+        SystemNativeAllocator.Instance.AlignedFree(pointer, bytes, origin);
     }
 }
