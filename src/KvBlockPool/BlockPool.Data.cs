@@ -92,7 +92,7 @@ public sealed partial class BlockPool
             {
                 // A bad handle later in the run is left for the next call, which reports it as the first.
                 KvBlock next = blocks[count];
-                if (!IsAccessible(next) || _table.Slabs.BlockAddress(next.Id) != start + ((long)count * bytesPerBlock))
+                if (CheckAccessible(next, _table) is not null || _table.Slabs.BlockAddress(next.Id) != start + ((long)count * bytesPerBlock))
                 {
                     break;
                 }
@@ -118,23 +118,10 @@ public sealed partial class BlockPool
     {
         _guard.ThrowIfClosed();
         BlockTable table = _table;
-        if (!table.IsIssuedHere(block))
+        InvalidBlockHandleException? refusal = CheckAccessible(block, table);
+        if (refusal is not null)
         {
-            throw HandleErrors.Foreign(block, Name, "Its memory cannot be accessed.");
-        }
-
-        uint current = table.GenerationOf(block.Id);
-        int owner = table.OwnerOf(block.Id);
-        if (current != block.Generation)
-        {
-            throw current == block.Generation + 1 && owner is BlockTable.NoOwner or BlockTable.Releasing
-                ? new StaleBlockHandleException(block, $"{block} was freed; its memory cannot be accessed through this handle.")
-                : HandleErrors.Stale(block, current, "Its memory cannot be accessed.");
-        }
-
-        if (owner < 0 || table.LayerOf(owner) != block.Layer)
-        {
-            throw HandleErrors.WrongLayer(block, owner, table, "Its memory cannot be accessed.");
+            throw refusal;
         }
 
         bytesPerBlock = table.Spec.BytesPerBlock;
@@ -142,16 +129,25 @@ public sealed partial class BlockPool
         return table.Slabs.BlockAddress(block.Id);
     }
 
-    /// <summary>Whether a handle would pass <see cref="ResolveUnderGate"/>. Caller holds the gate.</summary>
-    private bool IsAccessible(KvBlock block)
+    /// <summary>Why a handle cannot reach its block's memory, or null when it can (the one check of every data access). Caller holds the gate.</summary>
+    private InvalidBlockHandleException? CheckAccessible(KvBlock block, BlockTable table)
     {
-        BlockTable table = _table;
-        if (!table.IsIssuedHere(block) || table.GenerationOf(block.Id) != block.Generation)
+        if (!table.IsIssuedHere(block))
         {
-            return false;
+            return HandleErrors.Foreign(block, Name, "Its memory cannot be accessed.");
         }
 
+        uint current = table.GenerationOf(block.Id);
         int owner = table.OwnerOf(block.Id);
-        return owner >= 0 && table.LayerOf(owner) == block.Layer;
+        if (current != block.Generation)
+        {
+            return current == block.Generation + 1 && owner is BlockTable.NoOwner or BlockTable.Releasing
+                ? new StaleBlockHandleException(block, $"{block} was freed; its memory cannot be accessed through this handle.")
+                : HandleErrors.Stale(block, current, "Its memory cannot be accessed.");
+        }
+
+        return owner < 0 || table.LayerOf(owner) != block.Layer
+            ? HandleErrors.WrongLayer(block, owner, table, "Its memory cannot be accessed.")
+            : null;
     }
 }
