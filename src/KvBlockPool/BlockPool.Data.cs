@@ -43,6 +43,49 @@ public sealed partial class BlockPool
         return new Span<byte>(address + half, half);
     }
 
+    /// <summary>The whole block (K half, then V half) as elements of <typeparamref name="T"/>.</summary>
+    /// <typeparam name="T">An element type that fits the spec: <see cref="float"/> for Float32, <see cref="Half"/> (or <see cref="ushort"/>) for Float16, <see cref="ushort"/> for BFloat16 (its raw bits: .NET 10 has no BFloat16 type), <see cref="sbyte"/> for Int8, <see cref="byte"/> for any.</typeparam>
+    /// <param name="block">A live handle.</param>
+    /// <returns>The block's native memory.</returns>
+    /// <exception cref="ElementTypeMismatchException"><typeparamref name="T"/> does not fit the spec's element type.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    /// <remarks>One trip through the gate per call: to read many blocks, take a <see cref="Lease(AgentId)"/>.</remarks>
+    public unsafe Span<T> GetBlockSpan<T>(KvBlock block)
+        where T : unmanaged
+    {
+        byte* address = Resolve<T>(block, out int bytesPerBlock, out _);
+        return new Span<T>(address, bytesPerBlock / sizeof(T));
+    }
+
+    /// <summary>The K half of the block as elements of <typeparamref name="T"/>, laid out as <see cref="KvCacheSpec.Layout"/> says.</summary>
+    /// <typeparam name="T">An element type that fits the spec (see <see cref="GetBlockSpan{T}"/>).</typeparam>
+    /// <param name="block">A live handle.</param>
+    /// <returns>The K tensor's native memory.</returns>
+    /// <exception cref="ElementTypeMismatchException"><typeparamref name="T"/> does not fit the spec's element type.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public unsafe Span<T> GetKeySpan<T>(KvBlock block)
+        where T : unmanaged
+    {
+        byte* address = Resolve<T>(block, out _, out int half);
+        return new Span<T>(address, half / sizeof(T));
+    }
+
+    /// <summary>The V half of the block as elements of <typeparamref name="T"/>, laid out as <see cref="KvCacheSpec.Layout"/> says.</summary>
+    /// <typeparam name="T">An element type that fits the spec (see <see cref="GetBlockSpan{T}"/>).</typeparam>
+    /// <param name="block">A live handle.</param>
+    /// <returns>The V tensor's native memory.</returns>
+    /// <exception cref="ElementTypeMismatchException"><typeparamref name="T"/> does not fit the spec's element type.</exception>
+    /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public unsafe Span<T> GetValueSpan<T>(KvBlock block)
+        where T : unmanaged
+    {
+        byte* address = Resolve<T>(block, out _, out int half);
+        return new Span<T>(address + half, half / sizeof(T));
+    }
+
     /// <summary>The block's first byte, for native kernels; aligned to the pool's alignment.</summary>
     /// <param name="block">A live handle.</param>
     /// <returns>A pointer to <see cref="KvCacheSpec.BytesPerBlock"/> bytes: K half, then V half.</returns>
@@ -111,6 +154,18 @@ public sealed partial class BlockPool
         lock (_gate)
         {
             return ResolveUnderGate(block, out bytesPerBlock, out bytesPerHalf);
+        }
+    }
+
+    /// <summary>Validates a handle and the view's element type under the gate and returns the block's address.</summary>
+    private unsafe byte* Resolve<T>(KvBlock block, out int bytesPerBlock, out int bytesPerHalf)
+        where T : unmanaged
+    {
+        lock (_gate)
+        {
+            byte* address = ResolveUnderGate(block, out bytesPerBlock, out bytesPerHalf);
+            ElementTypes.ThrowIfMismatch<T>(_table.Spec.ElementType);
+            return address;
         }
     }
 

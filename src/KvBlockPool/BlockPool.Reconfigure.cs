@@ -18,7 +18,7 @@ public sealed partial class BlockPool
     /// <param name="spec">The new spec.</param>
     /// <exception cref="ArgumentNullException"><paramref name="spec"/> is null.</exception>
     /// <exception cref="ArgumentException">The pool's options do not fit the new spec (for example the byte budget holds no block).</exception>
-    /// <exception cref="BlockPoolInUseException">Blocks are allocated or a scope is open; the message names the agents.</exception>
+    /// <exception cref="BlockPoolInUseException">Blocks are allocated, a scope is open or a lease is open; the message names the agents.</exception>
     /// <exception cref="NativeAllocationException">The new slabs could not be allocated; the old configuration is untouched.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     /// <remarks>Other calls wait while the new slabs are prepared; reconfiguring is an administrative step for an idle pool.</remarks>
@@ -32,6 +32,13 @@ public sealed partial class BlockPool
             if (old.Allocated != 0 || _owners.OpenScopes != 0)
             {
                 throw InUse(old.Allocated);
+            }
+
+            if (_leases.Open != 0)
+            {
+                throw new BlockPoolInUseException(
+                    string.Create(CultureInfo.InvariantCulture, $"Pool '{Name}' cannot be reconfigured while {_leases.Open} lease(s) are open: they read the current slabs. Dispose them first. Nothing changed."),
+                    CountsByAgent());
             }
 
             BlockLayout layout = BlockLayout.Resolve(_options, spec, DiagnosticsEnabled, old.Slabs);

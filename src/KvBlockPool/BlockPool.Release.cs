@@ -19,7 +19,7 @@ public sealed partial class BlockPool
     /// <param name="agent">The block's owner.</param>
     /// <param name="block">The handle.</param>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale, already freed or not held by <paramref name="agent"/>; nothing changed.</exception>
-    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
+    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress or an open <see cref="KvCacheLease"/>; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found the block's guard bytes overwritten; the block was freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public void Free(AgentId agent, KvBlock block) =>
@@ -37,7 +37,7 @@ public sealed partial class BlockPool
     /// <exception cref="StaleBlockHandleException">A handle's block was freed and handed out again; nothing changed.</exception>
     /// <exception cref="DoubleFreeException">A block is already free, or a handle appears twice; nothing changed.</exception>
     /// <exception cref="BlockOwnershipException">A block is held by another agent or an uncommitted scope; nothing changed.</exception>
-    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
+    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress or an open <see cref="KvCacheLease"/>; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found guard bytes overwritten; the blocks were freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     [SkipLocalsInit] // the stack batch is written before it is read; zeroing it cost more than the rest of a small free
@@ -112,7 +112,7 @@ public sealed partial class BlockPool
     /// <summary>Frees every block <paramref name="agent"/> holds, on every layer, and forgets the agent.</summary>
     /// <param name="agent">The agent.</param>
     /// <returns>How many blocks were freed; 0 if the pool holds nothing for <paramref name="agent"/>.</returns>
-    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress; nothing changed.</exception>
+    /// <exception cref="AgentPinnedException"><paramref name="agent"/> is pinned by a save in progress or an open <see cref="KvCacheLease"/>; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found guard bytes overwritten; the blocks were freed.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public int FreeAgent(AgentId agent)

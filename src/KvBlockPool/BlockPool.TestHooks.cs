@@ -68,6 +68,9 @@ public sealed partial class BlockPool
     internal static BlockPoolStatistics ComposeStatistics(long counts, int highWater, int agents, int bytesPerBlock) =>
         PublishedCounts.Compose(counts, highWater, agents, bytesPerBlock);
 
+    /// <summary>Whether the current configuration's slabs have been freed (after dispose, possibly deferred to the last lease).</summary>
+    internal bool SlabsFreed => Volatile.Read(ref _table).Slabs.IsFreed;
+
     /// <summary>Pins held on <paramref name="agent"/> (0 when none).</summary>
     internal int GetPinCount(AgentId agent)
     {
@@ -125,9 +128,14 @@ public sealed partial class BlockPool
                 return $"available {table.FreeCount} + held {held} + in transit {inTransit} != capacity {table.Capacity}";
             }
 
-            return _counts.FindViolation(table.Capacity, table.FreeCount);
+            return _counts.FindViolation(table.Capacity, table.FreeCount) ?? FindLeaseViolation();
         }
     }
+
+    /// <summary>Open leases never go below zero, and only a disposed pool keeps slabs for its leases.</summary>
+    private string? FindLeaseViolation() =>
+        _leases.Open < 0 ? $"{_leases.Open} leases open"
+        : _leases.HasDeferredTable ? "an open pool keeps slabs for its leases" : null;
 
     /// <summary>A canonical text of the whole observable state, for "nothing changed" assertions.</summary>
     internal string DescribeState()
@@ -135,7 +143,7 @@ public sealed partial class BlockPool
         lock (_gate)
         {
             var text = new StringBuilder();
-            text.Append(CultureInfo.InvariantCulture, $"disposed={_guard.IsClosed};hwm={_counts.HighWater};scopes={_owners.OpenScopes};");
+            text.Append(CultureInfo.InvariantCulture, $"disposed={_guard.IsClosed};hwm={_counts.HighWater};scopes={_owners.OpenScopes};leases={_leases.Open};pins={_guard.DescribePins()};");
             _table.Describe(text);
             foreach (KeyValuePair<AgentId, OwnerRecord> pair in _owners.Agents.OrderBy(p => p.Key.Value))
             {

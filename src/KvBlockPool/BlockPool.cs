@@ -35,6 +35,7 @@ public sealed partial class BlockPool : IDisposable
     private readonly PublishedCounts _counts = new();
     private readonly OwnerTable _owners;
     private readonly AccessGuard _guard;
+    private readonly LeaseBook _leases = new();
 
     /// <summary>The current configuration; <see cref="Reconfigure"/> swaps it (with the scrubber sized for it) as one step under the gate.</summary>
     private BlockTable _table;
@@ -124,7 +125,11 @@ public sealed partial class BlockPool : IDisposable
     /// gate and for block copies in flight (a save reading a pinned agent); reports blocks still allocated (per agent, through <see cref="LeakReport"/> and a log warning).
     /// Every later call on the pool throws <see cref="ObjectDisposedException"/>.
     /// </summary>
-    /// <remarks>Spans and pointers obtained earlier must not be used after this: their memory is gone.</remarks>
+    /// <remarks>
+    /// Spans and pointers obtained earlier must not be used after this: their memory is gone — except those of
+    /// open <see cref="KvCacheLease"/>s, which keep the native memory until the last of them is disposed (every call
+    /// on them throws <see cref="ObjectDisposedException"/> from now on).
+    /// </remarks>
     public void Dispose()
     {
         BlockLeakReport? report;
@@ -139,7 +144,13 @@ public sealed partial class BlockPool : IDisposable
             report = LeakReportBuilder.Build(Name, _table, _owners, _scrubber);
             LeakReport = report;
             _owners.Clear();
-            _table.Dispose();
+
+            // Open leases read the slabs without the gate: the last of them frees the slabs (EndLease).
+            if (!_leases.TryDefer(_table))
+            {
+                _table.Dispose();
+            }
+
             _counts.NativeBytes = 0;
         }
 

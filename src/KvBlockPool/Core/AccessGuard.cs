@@ -107,6 +107,9 @@ internal sealed class AccessGuard(object gate)
 
     public int PinCount(AgentId agent) => _pins.GetValueOrDefault(agent);
 
+    /// <summary>The pins, in agent order, for "nothing changed" assertions.</summary>
+    public string DescribePins() => string.Join(',', _pins.OrderBy(p => p.Key.Value).Select(p => $"{p.Key}x{p.Value}"));
+
     /// <summary>
     /// Refuses a free of a pinned agent rather than waiting: a waiting free could deadlock a host that saves and
     /// releases on one thread, and a refusal is easy to retry.
@@ -150,7 +153,7 @@ internal sealed class AccessGuard(object gate)
     private static void ThrowPinned(AgentId agent, int pins) => throw new AgentPinnedException(
         agent,
         pins,
-        string.Create(CultureInfo.InvariantCulture, $"{agent} is pinned by {pins} save(s) in progress, so its blocks cannot be freed now: a freed block could be reused while the save reads it. Nothing was freed. Retry when the save has finished."));
+        string.Create(CultureInfo.InvariantCulture, $"{agent} is pinned by {pins} save(s) or lease(s), so its blocks cannot be freed now: a freed block could be reused while they read it. Nothing was freed. Retry when the save has finished or the lease is disposed."));
 
     /// <summary>Ends one piece of work outside the gate and wakes a <c>Dispose</c> (or a <c>Reconfigure</c>) waiting for it.</summary>
     private void End(ref int inFlight)

@@ -47,6 +47,7 @@ internal sealed class BlockTable : IDisposable
 
         Spec = spec;
         Slabs = slabs;
+        Addressing = new KvBlockAddressing(slabs.SlabBases, slabs.Layout.BlocksPerSlab, slabs.Layout.Stride, spec.BytesPerHalf, capacity);
         Stamp = NextStamp();
         _generation = generation;
         _owner = owner;
@@ -58,6 +59,9 @@ internal sealed class BlockTable : IDisposable
     public KvCacheSpec Spec { get; }
 
     public NativeSlabs Slabs { get; }
+
+    /// <summary>The public description of <see cref="Slabs"/> a kernel computes block addresses with.</summary>
+    public KvBlockAddressing Addressing { get; }
 
     /// <summary>The stamp every handle of this configuration carries; never 0 (the stamp of <c>default(KvBlock)</c>).</summary>
     public int Stamp { get; }

@@ -63,6 +63,12 @@ internal sealed unsafe class NativeSlabs : IDisposable
 
     public int SlabCount => _slabs.Length;
 
+    /// <summary>Whether the slabs have been given back to the system.</summary>
+    public bool IsFreed => Volatile.Read(ref _freed) != 0;
+
+    /// <summary>The first byte of every slab; the array itself, for <see cref="KvBlockAddressing"/> (which exposes it read-only).</summary>
+    public nint[] SlabBases => _slabs;
+
     /// <summary>
     /// Allocates every slab; fills each block's data with <paramref name="fill"/> (if any; a zero fill is skipped
     /// for slabs that come zeroed) and its guard with <paramref name="guardFill"/>.

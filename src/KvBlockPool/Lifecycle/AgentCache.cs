@@ -2,20 +2,24 @@ namespace KvBlockPool.Lifecycle;
 
 /// <summary>
 /// The lifecycle layer's bookkeeping for one agent: its token count and the handles of its blocks, the same
-/// number on every layer, in token order. Instances are pooled and keep their arrays, so admitting and
+/// number on every layer, in token order, with their ids beside them (so a host copies a block table with one
+/// memory copy per layer, not one field read per handle). Instances are pooled and keep their arrays, so admitting and
 /// releasing agents of similar size allocates nothing once the arrays have grown. An instance is only touched
 /// while its monitor is held.
 /// </summary>
 internal sealed class AgentCache
 {
     private readonly KvBlock[][] _layers;
+    private readonly int[][] _ids;
 
     public AgentCache(int layers)
     {
         _layers = new KvBlock[layers][];
+        _ids = new int[layers][];
         for (int i = 0; i < layers; i++)
         {
             _layers[i] = [];
+            _ids[i] = [];
         }
     }
 
@@ -35,6 +39,9 @@ internal sealed class AgentCache
 
     public ReadOnlySpan<KvBlock> Blocks(int layer) => _layers[layer].AsSpan(0, BlocksPerLayer);
 
+    /// <summary>The ids of <see cref="Blocks"/>, in the same order.</summary>
+    public ReadOnlySpan<int> Ids(int layer) => _ids[layer].AsSpan(0, BlocksPerLayer);
+
     /// <summary>Makes sure every layer can hold <paramref name="blocksPerLayer"/> handles and the scratch <paramref name="scratch"/>; grows arrays only, never changes what the record describes.</summary>
     public void EnsureRoom(int blocksPerLayer, int scratch)
     {
@@ -42,7 +49,9 @@ internal sealed class AgentCache
         {
             if (_layers[i].Length < blocksPerLayer)
             {
-                Array.Resize(ref _layers[i], Math.Max(blocksPerLayer, Math.Max(8, _layers[i].Length * 2)));
+                int size = Math.Max(blocksPerLayer, Math.Max(8, _layers[i].Length * 2));
+                Array.Resize(ref _ids[i], size); // the ids first: if the handles' array cannot grow, both are still usable
+                Array.Resize(ref _layers[i], size);
             }
         }
 
@@ -57,7 +66,13 @@ internal sealed class AgentCache
     {
         for (int layer = 0; layer < _layers.Length; layer++)
         {
-            blocks.Slice(layer * perLayer, perLayer).CopyTo(_layers[layer].AsSpan(BlocksPerLayer));
+            ReadOnlySpan<KvBlock> added = blocks.Slice(layer * perLayer, perLayer);
+            added.CopyTo(_layers[layer].AsSpan(BlocksPerLayer));
+            Span<int> ids = _ids[layer].AsSpan(BlocksPerLayer, perLayer);
+            for (int i = 0; i < ids.Length; i++)
+            {
+                ids[i] = added[i].Id;
+            }
         }
 
         BlocksPerLayer += perLayer;
@@ -95,7 +110,7 @@ internal sealed class AgentCache
         text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{Agent} admitted={IsAdmitted} tokens={Tokens} perLayer={BlocksPerLayer} scratch={Scratch.Length}");
         for (int layer = 0; layer < _layers.Length; layer++)
         {
-            text.Append(System.Globalization.CultureInfo.InvariantCulture, $" L{layer}[{_layers[layer].Length}]:").AppendJoin(',', Blocks(layer).ToArray());
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $" L{layer}[{_layers[layer].Length}/{_ids[layer].Length}]:").AppendJoin(',', Blocks(layer).ToArray()).Append('=').AppendJoin(',', Ids(layer).ToArray());
         }
 
         return text.ToString();

@@ -7,11 +7,13 @@ public sealed partial class AgentCacheManager
 {
     /// <summary>
     /// Admits <paramref name="agent"/> with a prompt of <paramref name="promptTokens"/> tokens: enough blocks for
-    /// the prompt on every layer, allocated in one atomic step (every layer or none).
+    /// the prompt on every layer, allocated in one atomic step (every layer or none). With 0 tokens the agent is
+    /// admitted holding no blocks, and its first <see cref="Append"/> or <see cref="AppendToken"/> allocates them.
+    /// The new blocks are the agent's block table (<see cref="CopyBlockIds(AgentId, int, Span{int})"/>, <see cref="CopyBlocks"/>, <see cref="Lease"/>).
     /// </summary>
     /// <param name="agent">The agent; must not be admitted already, and the pool must hold no blocks for it.</param>
-    /// <param name="promptTokens">Tokens in the prompt, at least 1.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="promptTokens"/> is not positive, or needs more blocks than the pool's whole capacity.</exception>
+    /// <param name="promptTokens">Tokens in the prompt, 0 or more.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="promptTokens"/> is negative, or needs more blocks than the pool's whole capacity.</exception>
     /// <exception cref="ArgumentException"><paramref name="agent"/> is already admitted, or the pool holds blocks for it outside this manager.</exception>
     /// <exception cref="BlockPoolExhaustedException">Too few blocks are available now; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
@@ -19,16 +21,16 @@ public sealed partial class AgentCacheManager
 
     /// <summary>Like <see cref="Admit"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
     /// <param name="agent">The agent; must not be admitted already, and the pool must hold no blocks for it.</param>
-    /// <param name="promptTokens">Tokens in the prompt, at least 1.</param>
+    /// <param name="promptTokens">Tokens in the prompt, 0 or more.</param>
     /// <returns><see langword="true"/> if the agent was admitted; <see langword="false"/> if too few blocks were available (nothing changed).</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="promptTokens"/> is not positive, or needs more blocks than the pool's whole capacity.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="promptTokens"/> is negative, or needs more blocks than the pool's whole capacity.</exception>
     /// <exception cref="ArgumentException"><paramref name="agent"/> is already admitted, or the pool holds blocks for it outside this manager.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public bool TryAdmit(AgentId agent, int promptTokens) => AdmitCore(agent, promptTokens, throwOnExhaustion: false);
 
     private bool AdmitCore(AgentId agent, int promptTokens, bool throwOnExhaustion)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(promptTokens);
+        ArgumentOutOfRangeException.ThrowIfNegative(promptTokens);
         ObjectDisposedException.ThrowIf(_disposed, this);
         ObjectDisposedException.ThrowIf(_pool.IsDisposed, _pool); // a disposed pool's capacity would read as "too small"
         KvCacheSpec spec = _pool.Spec;
@@ -79,8 +81,8 @@ public sealed partial class AgentCacheManager
                 reserved = true;
             }
 
-            // The record's arrays grow only once the pool has granted the blocks.
-            if (!AllocateAllLayersInto(record, agent, perLayer, (int)total, throwOnExhaustion))
+            // The record's arrays grow only once the pool has granted the blocks (none for an empty prompt).
+            if (perLayer > 0 && !AllocateAllLayersInto(record, agent, perLayer, (int)total, throwOnExhaustion))
             {
                 return false;
             }

@@ -23,7 +23,7 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Append(AgentId agent, int tokens = 1)
     {
-        AppendCore(agent, tokens, throwOnExhaustion: true, out int added);
+        AppendCore(agent, tokens, throwOnExhaustion: true, out int added, out _, out _);
         return added;
     }
 
@@ -38,7 +38,7 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is not positive, or the cache would exceed <see cref="int.MaxValue"/> tokens; nothing changed.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
-    public bool TryAppend(AgentId agent, int tokens = 1) => AppendCore(agent, tokens, throwOnExhaustion: false, out _);
+    public bool TryAppend(AgentId agent, int tokens = 1) => AppendCore(agent, tokens, throwOnExhaustion: false, out _, out _, out _);
 
     /// <summary>
     /// Truncates <paramref name="agent"/>'s cache to its first <paramref name="tokens"/> tokens (after a rejected
@@ -50,6 +50,7 @@ public sealed partial class AgentCacheManager
     /// <returns>Blocks freed on each layer.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokens"/> is negative or longer than the cache.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
+    /// <exception cref="AgentPinnedException">Blocks had to be freed and a <see cref="KvCacheLease"/> (or a save) of the agent is open; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found a freed block's guard bytes overwritten; the truncation took effect.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Truncate(AgentId agent, int tokens)
@@ -98,15 +99,18 @@ public sealed partial class AgentCacheManager
         }
     }
 
-    private bool AppendCore(AgentId agent, int tokens, bool throwOnExhaustion, out int added)
+    /// <summary>Appends; reports the blocks added per layer, the new length and the tokens per block it was computed with.</summary>
+    private bool AppendCore(AgentId agent, int tokens, bool throwOnExhaustion, out int added, out int length, out int tokensPerBlock)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
         added = 0;
+        length = 0;
+        tokensPerBlock = 0;
         AgentCache record = Enter(agent);
         try
         {
-            long length = (long)record.Tokens + tokens;
-            if (length > int.MaxValue)
+            long grown = (long)record.Tokens + tokens;
+            if (grown > int.MaxValue)
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(tokens),
@@ -115,14 +119,15 @@ public sealed partial class AgentCacheManager
             }
 
             KvCacheSpec spec = _pool.Spec;
+            tokensPerBlock = spec.TokensPerBlock;
             if (spec.Layers != record.LayerCount)
             {
                 throw new InvalidOperationException($"The pool was reconfigured to {spec.Layers} layers after {agent} was admitted with {record.LayerCount}. Release the agent and admit it again.");
             }
 
-            // length <= int.MaxValue, so the blocks per layer fit an int; the totals are longs, so nothing here can
+            // grown <= int.MaxValue, so the blocks per layer fit an int; the totals are longs, so nothing here can
             // overflow however large the request.
-            int perLayer = spec.BlocksForTokens(length);
+            int perLayer = spec.BlocksForTokens(grown);
             int needed = perLayer - record.BlocksPerLayer;
             if (needed > 0)
             {
@@ -151,7 +156,8 @@ public sealed partial class AgentCacheManager
                 added = needed;
             }
 
-            SetTokens(record, (int)length);
+            length = (int)grown;
+            SetTokens(record, length);
             return true;
         }
         finally

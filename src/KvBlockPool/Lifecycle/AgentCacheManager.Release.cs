@@ -11,6 +11,7 @@ public sealed partial class AgentCacheManager
     /// </summary>
     /// <param name="agent">The agent.</param>
     /// <returns>Blocks freed (all layers); for an unknown agent, the blocks reclaimed for that id (usually 0).</returns>
+    /// <exception cref="AgentPinnedException">A <see cref="KvCacheLease"/> (or a save) of the agent is open; nothing changed, the agent stays admitted.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found guard bytes overwritten; the release took effect.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Release(AgentId agent)

@@ -169,10 +169,12 @@ public sealed partial class AgentCacheManager : IDisposable
                         _pool.FreeAgent(agent);
                     }
                 }
-                catch (Exception ex) when (ex is BlockCorruptionException or ObjectDisposedException)
+                catch (Exception ex) when (ex is BlockCorruptionException or ObjectDisposedException or AgentPinnedException)
                 {
                     // Corruption was already logged by the pool, and the free took effect; a pool disposed
-                    // meanwhile has nothing left to free. Either way the agent is gone.
+                    // meanwhile has nothing left to free; a lease or save still reading the agent keeps its blocks
+                    // in the pool (freeing them under a reader is what a pin forbids), where the pool's leak report
+                    // names them. Either way the manager forgets the agent and reports it below.
                 }
 
                 Forget(record);

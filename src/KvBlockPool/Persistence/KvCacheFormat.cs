@@ -11,7 +11,7 @@ namespace KvBlockPool.Persistence;
 internal static class KvCacheFormat
 {
     public const ushort MajorVersion = 1;
-    public const ushort MinorVersion = 0;
+    public const ushort MinorVersion = 1;
 
     /// <summary>Bytes of the header before the per-layer block counts.</summary>
     public const int FixedBytes = 56;
@@ -40,6 +40,7 @@ internal static class KvCacheFormat
         BinaryPrimitives.WriteUInt32LittleEndian(span[24..], (uint)spec.HeadDim);
         BinaryPrimitives.WriteUInt32LittleEndian(span[28..], (uint)spec.TokensPerBlock);
         span[32] = (byte)spec.ElementType;
+        span[33] = (byte)spec.Layout; // 1.1: the layout inside a block half (0, head-major, is what 1.0 files hold)
         BinaryPrimitives.WriteUInt32LittleEndian(span[36..], (uint)spec.BytesPerBlock);
         BinaryPrimitives.WriteInt64LittleEndian(span[40..], agent.Value);
         BinaryPrimitives.WriteInt64LittleEndian(span[48..], tokenCount);
@@ -129,9 +130,15 @@ internal static class KvCacheFormat
             throw Invalid(32, Invariant($"The element type {element} is not defined."));
         }
 
-        if (header[33] != 0 || header[34] != 0 || header[35] != 0)
+        byte layout = header[33];
+        if (layout is not (byte)KvBlockLayout.HeadMajor and not (byte)KvBlockLayout.TokenMajor)
         {
-            throw Invalid(33, "Reserved header bytes 33 to 35 are not zero.");
+            throw Invalid(33, Invariant($"The block layout {layout} is not defined."));
+        }
+
+        if (header[34] != 0 || header[35] != 0)
+        {
+            throw Invalid(34, "Reserved header bytes 34 and 35 are not zero.");
         }
 
         KvCacheSpec spec;
@@ -142,7 +149,8 @@ internal static class KvCacheFormat
                 ToInt(header, 20),
                 ToInt(header, 24),
                 ToInt(header, 28),
-                (KvElementType)element);
+                (KvElementType)element,
+                (KvBlockLayout)layout);
         }
         catch (ArgumentOutOfRangeException ex)
         {

@@ -43,6 +43,33 @@ public sealed partial class HostileArgumentTests
         ["KvBlockPool.Lifecycle.AgentCacheManager.Append(KvBlockPool.AgentId agent, int tokens = 1)#tokens"] = (f, v) => f.Manager.Append(Agent, (int)v),
         ["KvBlockPool.Lifecycle.AgentCacheManager.TryAppend(KvBlockPool.AgentId agent, int tokens = 1)#tokens"] = (f, v) => f.Manager.TryAppend(Agent, (int)v),
         ["KvBlockPool.Lifecycle.AgentCacheManager.Truncate(KvBlockPool.AgentId agent, int tokens)#tokens"] = (f, v) => f.Manager.Truncate(Agent, (int)v),
+        ["KvBlockPool.BlockPool.Lease(KvBlockPool.AgentId agent, int layer)#layer"] = (f, v) => f.Pool.Lease(Agent, (int)v),
+        ["KvBlockPool.Lifecycle.AgentCacheManager.GetTokenSlot(KvBlockPool.AgentId agent, int token)#token"] = (f, v) => f.Manager.GetTokenSlot(Agent, (int)v),
+        ["KvBlockPool.Lifecycle.AgentCacheManager.CopyBlockIds(KvBlockPool.AgentId agent, int layer, System.Span<int> destination)#layer"] = (f, v) => f.Manager.CopyBlockIds(Agent, (int)v, new int[8]),
+        ["KvBlockPool.Lifecycle.AgentCacheManager.CopyBlocks(KvBlockPool.AgentId agent, int layer, System.Span<KvBlockPool.KvBlock> destination)#layer"] = (f, v) => f.Manager.CopyBlocks(Agent, (int)v, new KvBlock[8]),
+        ["KvBlockPool.KvCacheLease.GetBlockCount(int layer)#layer"] = (f, v) => f.Lease.GetBlockCount((int)v),
+        ["KvBlockPool.KvCacheLease.GetBlockIds(int layer)#layer"] = (f, v) => f.Lease.GetBlockIds((int)v).Length,
+        ["KvBlockPool.KvCacheLease.GetBlock(int layer, int index)#layer"] = (f, v) => f.Lease.GetBlock((int)v, 0),
+        ["KvBlockPool.KvCacheLease.GetBlock(int layer, int index)#index"] = (f, v) => f.Lease.GetBlock(0, (int)v),
+        ["KvBlockPool.KvCacheLease.GetKeys<T>(int layer, int index)#layer"] = (f, v) => f.Lease.GetKeys<Half>((int)v, 0).Length,
+        ["KvBlockPool.KvCacheLease.GetKeys<T>(int layer, int index)#index"] = (f, v) => f.Lease.GetKeys<Half>(0, (int)v).Length,
+        ["KvBlockPool.KvCacheLease.GetValues<T>(int layer, int index)#layer"] = (f, v) => f.Lease.GetValues<Half>((int)v, 0).Length,
+        ["KvBlockPool.KvCacheLease.GetValues<T>(int layer, int index)#index"] = (f, v) => f.Lease.GetValues<Half>(0, (int)v).Length,
+        ["KvBlockPool.KvCacheLease.GetKeyVector<T>(int layer, int token, int head)#layer"] = (f, v) => f.Lease.GetKeyVector<Half>((int)v, 0, 0).Length,
+        ["KvBlockPool.KvCacheLease.GetKeyVector<T>(int layer, int token, int head)#token"] = (f, v) => f.Lease.GetKeyVector<Half>(0, (int)v, 0).Length,
+        ["KvBlockPool.KvCacheLease.GetKeyVector<T>(int layer, int token, int head)#head"] = (f, v) => f.Lease.GetKeyVector<Half>(0, 0, (int)v).Length,
+        ["KvBlockPool.KvCacheLease.GetValueVector<T>(int layer, int token, int head)#layer"] = (f, v) => f.Lease.GetValueVector<Half>((int)v, 0, 0).Length,
+        ["KvBlockPool.KvCacheLease.GetValueVector<T>(int layer, int token, int head)#token"] = (f, v) => f.Lease.GetValueVector<Half>(0, (int)v, 0).Length,
+        ["KvBlockPool.KvCacheLease.GetValueVector<T>(int layer, int token, int head)#head"] = (f, v) => f.Lease.GetValueVector<Half>(0, 0, (int)v).Length,
+        ["KvBlockPool.KvCacheLease.GetPointer(int layer, int index)#layer"] = (f, v) => f.LeasePointer((int)v, 0),
+        ["KvBlockPool.KvCacheLease.GetPointer(int layer, int index)#index"] = (f, v) => f.LeasePointer(0, (int)v),
+        ["KvBlockPool.KvBlockAddressing.GetBlockAddress(int blockId)#blockId"] = (f, v) => f.Lease.Addressing.GetBlockAddress((int)v),
+        ["KvBlockPool.KvCacheSpec.GetVectorOffset(int tokenSlot, int head)#tokenSlot"] = (f, v) => f.Pool.Spec.GetVectorOffset((int)v, 0),
+        ["KvBlockPool.KvCacheSpec.GetVectorOffset(int tokenSlot, int head)#head"] = (f, v) => f.Pool.Spec.GetVectorOffset(0, (int)v),
+        ["KvBlockPool.KvCacheSpec.KvCacheSpec(int layers, int kvHeads, int headDim, int tokensPerBlock, KvBlockPool.KvElementType elementType, KvBlockPool.KvBlockLayout layout)#layers"] = (_, v) => new KvCacheSpec((int)v, 2, 8, 4, KvElementType.Float16, KvBlockLayout.TokenMajor),
+        ["KvBlockPool.KvCacheSpec.KvCacheSpec(int layers, int kvHeads, int headDim, int tokensPerBlock, KvBlockPool.KvElementType elementType, KvBlockPool.KvBlockLayout layout)#kvHeads"] = (_, v) => new KvCacheSpec(2, (int)v, 8, 4, KvElementType.Float16, KvBlockLayout.TokenMajor),
+        ["KvBlockPool.KvCacheSpec.KvCacheSpec(int layers, int kvHeads, int headDim, int tokensPerBlock, KvBlockPool.KvElementType elementType, KvBlockPool.KvBlockLayout layout)#headDim"] = (_, v) => new KvCacheSpec(2, 2, (int)v, 4, KvElementType.Float16, KvBlockLayout.TokenMajor),
+        ["KvBlockPool.KvCacheSpec.KvCacheSpec(int layers, int kvHeads, int headDim, int tokensPerBlock, KvBlockPool.KvElementType elementType, KvBlockPool.KvBlockLayout layout)#tokensPerBlock"] = (_, v) => new KvCacheSpec(2, 2, 8, (int)v, KvElementType.Float16, KvBlockLayout.TokenMajor),
         ["KvBlockPool.KvCacheSpec.BlocksForTokens(long tokens)#tokens"] = (f, v) => f.Pool.Spec.BlocksForTokens(v == int.MaxValue ? long.MaxValue : v == int.MinValue ? long.MinValue : v),
         ["KvBlockPool.KvCacheSpec.KvCacheSpec(int layers, int kvHeads, int headDim, int tokensPerBlock, KvBlockPool.KvElementType elementType)#layers"] = (_, v) => new KvCacheSpec((int)v, 2, 8, 4, KvElementType.Float16),
         ["KvBlockPool.KvCacheSpec.KvCacheSpec(int layers, int kvHeads, int headDim, int tokensPerBlock, KvBlockPool.KvElementType elementType)#kvHeads"] = (_, v) => new KvCacheSpec(2, (int)v, 8, 4, KvElementType.Float16),
@@ -128,10 +155,10 @@ public sealed partial class HostileArgumentTests
         Assert.True(allocated < 512 * 1024, $"{member}({value}) allocated {allocated} bytes before it was refused");
     }
 
-    [GeneratedRegex(@"^(?:static )?(?<signature>KvBlockPool\.[\w.]+\((?<parameters>[^)]*)\)) -> ")]
+    [GeneratedRegex(@"^(?:static )?(?<signature>KvBlockPool\.[\w.<>]+\((?<parameters>[^)]*)\)) -> ")]
     private static partial Regex ApiMember();
 
-    [GeneratedRegex(@"^KvBlockPool\.(BlockPool|AllocationScope|Lifecycle\.AgentCacheManager|KvCacheSpec)\.")]
+    [GeneratedRegex(@"^KvBlockPool\.(BlockPool|AllocationScope|Lifecycle\.AgentCacheManager|KvCacheSpec|KvCacheLease|KvBlockAddressing)\.")]
     private static partial Regex CountedTypes();
 
     [GeneratedRegex(@"\b(int|long) (?<name>\w+)")]
@@ -147,7 +174,12 @@ public sealed partial class HostileArgumentTests
             Manager.Admit(Agent, promptTokens: 6); // 2 blocks per layer
             Scope = Pool.BeginScope(new AgentId(5));
             Scope.Allocate(1);
+            Lease = Pool.Lease(Agent);
         }
+
+        public KvCacheLease Lease { get; }
+
+        public unsafe nint LeasePointer(int layer, int index) => (nint)Lease.GetPointer(layer, index);
 
         public BlockPool Pool { get; }
 
@@ -159,6 +191,7 @@ public sealed partial class HostileArgumentTests
 
         public void Dispose()
         {
+            Lease.Dispose();
             Scope.Dispose();
             Manager.Dispose();
             Pool.Dispose();

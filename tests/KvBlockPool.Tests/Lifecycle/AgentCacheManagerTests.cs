@@ -250,7 +250,6 @@ public sealed class AgentCacheManagerTests
         manager.Admit(Bob, promptTokens: 8);    // 8 blocks; 4 left
         pool.Allocate(Stranger, layer: 0);      // 3 left, held outside the manager
 
-        AssertRejected<ArgumentOutOfRangeException>(pool, manager, () => manager.Admit(new AgentId(5), 0));
         AssertRejected<ArgumentOutOfRangeException>(pool, manager, () => manager.Admit(new AgentId(5), -3));
         AssertRejected<ArgumentOutOfRangeException>(pool, manager, () => manager.TryAdmit(new AgentId(5), 200)); // more than the capacity
         AssertRejected<ArgumentException>(pool, manager, () => manager.Admit(Alice, 1));
