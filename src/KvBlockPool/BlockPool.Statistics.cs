@@ -1,3 +1,5 @@
+using KvBlockPool.Core;
+
 namespace KvBlockPool;
 
 /// <content>Counters that readers get without taking the gate.</content>
@@ -24,13 +26,15 @@ public sealed partial class BlockPool
     public BlockPoolStatistics GetStatistics()
     {
         _guard.ThrowIfClosed();
-        return _counts.Read(Spec.BytesPerBlock);
+        BlockTable table = Volatile.Read(ref _table);
+        return _counts.Read(table.Spec.BytesPerBlock, table.Slabs.Layout.Stride);
     }
 
     /// <summary>The statistics, or false once the pool is disposed; for observers (metrics) that must never throw.</summary>
     internal bool TryGetStatistics(out BlockPoolStatistics statistics)
     {
-        statistics = _counts.Read(Spec.BytesPerBlock);
+        BlockTable table = Volatile.Read(ref _table);
+        statistics = _counts.Read(table.Spec.BytesPerBlock, table.Slabs.Layout.Stride);
         return !_guard.IsClosed;
     }
 }

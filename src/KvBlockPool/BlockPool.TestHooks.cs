@@ -66,7 +66,7 @@ public sealed partial class BlockPool
 
     /// <summary>Builds statistics from raw reads, so tests can feed it any interleaving's values.</summary>
     internal static BlockPoolStatistics ComposeStatistics(long counts, int highWater, int agents, int bytesPerBlock) =>
-        PublishedCounts.Compose(counts, highWater, agents, bytesPerBlock);
+        PublishedCounts.Compose(counts, highWater, agents, bytesPerBlock, bytesPerBlock);
 
     /// <summary>Whether the current configuration's slabs have been freed (after dispose, possibly deferred to the last lease).</summary>
     internal bool SlabsFreed => Volatile.Read(ref _table).Slabs.IsFreed;

@@ -32,7 +32,12 @@ public sealed class BlockPoolOptions
     /// <summary>Blocks per native slab; 0 (the default) picks as many as fit in <see cref="DefaultSlabBytes"/>.</summary>
     public int BlocksPerSlab { get; set; }
 
-    /// <summary>Alignment of every block's first byte: a power of two from 16 bytes to 1 MiB; 0 (the default) means the system page size.</summary>
+    /// <summary>
+    /// Alignment of every block's first byte: a power of two from 16 bytes to 1 MiB, or 0 (the default) to let the
+    /// pool choose: a cache line (64 bytes), or 32 or 16 when a block's size would waste 1% or more of the memory in
+    /// padding to 64. Set <see cref="Environment.SystemPageSize"/> for page-aligned blocks (a block smaller than a page
+    /// then occupies a whole page: see <see cref="BlockPoolStatistics.Overhead"/>).
+    /// </summary>
     public int Alignment { get; set; }
 
     /// <summary>What happens to a freed block's bytes; <see cref="BlockClearMode.ZeroOnFree"/> by default.</summary>

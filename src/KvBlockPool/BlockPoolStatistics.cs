@@ -3,8 +3,9 @@ namespace KvBlockPool;
 /// <summary>A pool's counters at one instant; see <see cref="BlockPool.GetStatistics"/>.</summary>
 public readonly struct BlockPoolStatistics : IEquatable<BlockPoolStatistics>
 {
-    internal BlockPoolStatistics(int capacity, int available, int highWaterMark, int agents, int bytesPerBlock)
+    internal BlockPoolStatistics(int capacity, int available, int highWaterMark, int agents, int bytesPerBlock, long stride)
     {
+        Stride = stride;
         Capacity = capacity;
         Available = available;
         HighWaterMark = highWaterMark;
@@ -30,6 +31,18 @@ public readonly struct BlockPoolStatistics : IEquatable<BlockPoolStatistics>
     /// <summary>Data bytes per block.</summary>
     public int BytesPerBlock { get; }
 
+    /// <summary>
+    /// Native bytes each block occupies: its data, the padding up to the pool's alignment and, in diagnostics mode,
+    /// its guard bytes. The pool's native memory is <see cref="Capacity"/> times this.
+    /// </summary>
+    public long Stride { get; }
+
+    /// <summary>
+    /// The share of native memory that holds no data: <c>Stride / BytesPerBlock - 1</c> (0.0 when blocks sit back to
+    /// back; the default alignment keeps it under 0.01 unless a block is smaller than 1.6 KiB and not a multiple of 16 bytes).
+    /// </summary>
+    public double Overhead => BytesPerBlock == 0 ? 0 : ((double)Stride / BytesPerBlock) - 1;
+
     /// <summary>Data bytes in allocated blocks.</summary>
     public long AllocatedBytes => (long)Allocated * BytesPerBlock;
 
@@ -39,13 +52,13 @@ public readonly struct BlockPoolStatistics : IEquatable<BlockPoolStatistics>
     /// <inheritdoc/>
     public bool Equals(BlockPoolStatistics other) =>
         Capacity == other.Capacity && Available == other.Available && HighWaterMark == other.HighWaterMark
-        && Agents == other.Agents && BytesPerBlock == other.BytesPerBlock;
+        && Agents == other.Agents && BytesPerBlock == other.BytesPerBlock && Stride == other.Stride;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is BlockPoolStatistics other && Equals(other);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Capacity, Available, HighWaterMark, Agents, BytesPerBlock);
+    public override int GetHashCode() => HashCode.Combine(Capacity, Available, HighWaterMark, Agents, BytesPerBlock, Stride);
 
     /// <summary>Compares two snapshots.</summary>
     /// <param name="left">A snapshot.</param>

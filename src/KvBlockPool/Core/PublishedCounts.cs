@@ -60,18 +60,18 @@ internal sealed class PublishedCounts
     public void ResetHighWater() => Volatile.Write(ref _highWater, 0);
 
     /// <summary>The counters at one instant (see <see cref="Compose"/>).</summary>
-    public BlockPoolStatistics Read(int bytesPerBlock) =>
-        Compose(Volatile.Read(ref _counts), Volatile.Read(ref _highWater), Volatile.Read(ref _agents), bytesPerBlock);
+    public BlockPoolStatistics Read(int bytesPerBlock, long stride) =>
+        Compose(Volatile.Read(ref _counts), Volatile.Read(ref _highWater), Volatile.Read(ref _agents), bytesPerBlock, stride);
 
     /// <summary>Builds the statistics from values read without the gate; separate so tests can feed it any interleaving's reads.</summary>
-    public static BlockPoolStatistics Compose(long counts, int highWater, int agents, int bytesPerBlock)
+    public static BlockPoolStatistics Compose(long counts, int highWater, int agents, int bytesPerBlock, long stride)
     {
         int capacity = (int)(counts >> 32);
         int available = (int)(uint)counts;
         int allocated = capacity - available;
 
         // A free and a Reconfigure between the two reads reset the mark below what the counts show; never report that.
-        return new BlockPoolStatistics(capacity, available, Math.Max(highWater, allocated), agents, bytesPerBlock);
+        return new BlockPoolStatistics(capacity, available, Math.Max(highWater, allocated), agents, bytesPerBlock, stride);
     }
 
     /// <summary>Checks the published values against the truth under the gate.</summary>

@@ -79,12 +79,43 @@ public sealed class ConstructionTests
     }
 
     [Fact]
-    public unsafe void The_default_alignment_is_the_page_size()
+    public unsafe void The_default_alignment_is_a_cache_line_and_page_alignment_is_still_available()
     {
         using var pool = new BlockPool(new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 3, Diagnostics = false });
         KvBlock[] blocks = pool.Allocate(new AgentId(1), 0, 3);
-        Assert.All(blocks, b => Assert.Equal(0, (long)pool.GetPointer(b) % Environment.SystemPageSize));
-        Assert.Equal(3L * Environment.SystemPageSize, pool.NativeBytes);
+        Assert.All(blocks, b => Assert.Equal(0, (long)pool.GetPointer(b) % 64));
+        Assert.Equal(3L * 256, pool.NativeBytes); // 256-byte blocks back to back
+        Assert.Equal((256, 0.0), (pool.GetStatistics().Stride, pool.GetStatistics().Overhead));
+
+        using var paged = new BlockPool(new BlockPoolOptions { Spec = TestPools.Spec(), CapacityBlocks = 3, Diagnostics = false, Alignment = Environment.SystemPageSize });
+        blocks = paged.Allocate(new AgentId(1), 0, 3);
+        Assert.All(blocks, b => Assert.Equal(0, (long)paged.GetPointer(b) % Environment.SystemPageSize));
+        Assert.Equal(3L * Environment.SystemPageSize, paged.NativeBytes);
+        Assert.Equal((Environment.SystemPageSize / 256.0) - 1, paged.GetStatistics().Overhead);
+    }
+
+    [Theory]
+    [InlineData(1024, 64, 1024)]         // 1 KiB blocks: back to back
+    [InlineData(6400, 64, 6400)]
+    [InlineData(1000, 16, 1008)]         // 2.4% at 64 and at 32, 0.8% at 16
+    [InlineData(3000, 64, 3008)]         // 0.27%
+    [InlineData(100, 16, 112)]           // a tiny odd block: the least padding there is
+    [InlineData(131072 + 64, 64, 131136)] // a preset's block and a diagnostics guard
+    public void The_default_alignment_keeps_padding_under_one_percent_where_a_power_of_two_can(long blockBytes, int expectedAlignment, long expectedStride)
+    {
+        int alignment = KvBlockPool.Core.BlockLayout.DefaultAlignment(blockBytes);
+        long stride = (blockBytes + alignment - 1) / alignment * alignment;
+        Assert.Equal((expectedAlignment, expectedStride), (alignment, stride));
+    }
+
+    [Fact]
+    public void Every_presets_default_padding_is_under_one_percent()
+    {
+        foreach (KvCacheSpec spec in new[] { KvCacheSpec.Llama3_8B(), KvCacheSpec.Llama3_70B(), KvCacheSpec.Mistral7B(), KvCacheSpec.Qwen25_7B(), KvCacheSpec.TinyLlama_1_1B(), KvCacheSpec.Llama3_8B(tokensPerBlock: 1) })
+        {
+            using BlockPool pool = TestPools.Create(capacity: 4, spec: spec, alignment: 0);
+            Assert.True(pool.GetStatistics().Overhead < 0.01, $"{spec}: {pool.GetStatistics().Overhead:P2}");
+        }
     }
 
     [Theory]
