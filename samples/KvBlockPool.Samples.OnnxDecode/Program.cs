@@ -1,0 +1,3 @@
+using KvBlockPool.Samples.OnnxDecode;
+
+return OnnxDecodeCommand.Run(args, Console.Out, Console.Error);
