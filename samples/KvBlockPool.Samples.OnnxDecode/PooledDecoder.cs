@@ -41,7 +41,7 @@ public sealed unsafe class PooledDecoder : IDisposable
     private StepTimings _timings;
 
     /// <summary>Creates a decoder for <paramref name="model"/> over the pool of <paramref name="cache"/>.</summary>
-    /// <param name="model">The model; its spec must be the pool's.</param>
+    /// <param name="model">The model; the pool's blocks must hold its layers, KV heads and head dim in float32 (any tokens per block, either layout).</param>
     /// <param name="cache">The cache manager that holds the agents' blocks.</param>
     /// <param name="maxPromptTokens">The longest prompt <see cref="Prefill"/> will be given.</param>
     public PooledDecoder(DecoderModel model, AgentCacheManager cache, int maxPromptTokens)
@@ -50,14 +50,15 @@ public sealed unsafe class PooledDecoder : IDisposable
         ArgumentNullException.ThrowIfNull(cache);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxPromptTokens);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(maxPromptTokens, model.ContextLength);
-        if (cache.Pool.Spec != model.Spec)
+        KvCacheSpec spec = cache.Pool.Spec;
+        if (spec.Layers != model.Spec.Layers || spec.KvHeads != model.Spec.KvHeads || spec.HeadDim != model.Spec.HeadDim || spec.ElementType != KvElementType.Float32)
         {
-            throw new ArgumentException($"The pool's spec ({cache.Pool.Spec}) is not the model's ({model.Spec}).", nameof(cache));
+            throw new ArgumentException($"The pool's blocks ({spec}) do not hold the model's KV cache ({model.Spec}): layers, KV heads, head dim and element type must match.", nameof(cache));
         }
 
         _model = model;
         _cache = cache;
-        _spec = model.Spec;
+        _spec = spec; // tokens per block and layout are the pool's choice
         _maxPromptTokens = maxPromptTokens;
         int layers = _spec.Layers;
         int maxTokens = model.ContextLength;
