@@ -44,6 +44,8 @@ public sealed unsafe class ContiguousDecoder : IDisposable
     private readonly long[] _kvShape;
     private readonly RunOptions _runOptions = new();
     private IDisposableReadOnlyCollection<OrtValue>? _results; // OrtAllocated: the last step's outputs
+    private IDisposableReadOnlyCollection<OrtValue>? _previous; // OrtAllocated: the step's before, for RewindLastStep
+    private int _lastCount; // tokens the last step added, 0 once rewound
     private int _current; // PingPong: which buffer holds the past
     private int _length;
 
@@ -107,11 +109,39 @@ public sealed unsafe class ContiguousDecoder : IDisposable
     /// <returns>The logits, [vocab], valid until the next step.</returns>
     public ReadOnlySpan<float> Decode(int token) => Run([token]);
 
+    /// <summary>
+    /// Undoes the last <see cref="Decode"/>: the cache is as it was before it, so the next step runs at the same
+    /// context length again (what a benchmark of one step at a fixed context needs).
+    /// </summary>
+    public void RewindLastStep()
+    {
+        if (_lastCount != 1)
+        {
+            throw new InvalidOperationException("Only a decode step can be rewound, and only once.");
+        }
+
+        if (_handling == PresentHandling.PingPong)
+        {
+            _current ^= 1; // the past is still in the buffer the step read it from
+        }
+        else
+        {
+            _results!.Dispose();
+            _results = _previous;
+            _previous = null;
+        }
+
+        _length -= 1;
+        _lastCount = 0;
+    }
+
     /// <inheritdoc/>
     public void Dispose()
     {
         _results?.Dispose();
         _results = null;
+        _previous?.Dispose();
+        _previous = null;
         _runOptions.Dispose();
         _ids.Dispose();
         _positions.Dispose();
@@ -186,9 +216,11 @@ public sealed unsafe class ContiguousDecoder : IDisposable
         }
 
         IDisposableReadOnlyCollection<OrtValue> results = _model.Session.Run(_runOptions, _inputNames, _inputs, _outputNames);
-        _results?.Dispose();
+        _previous?.Dispose();
+        _previous = _results;
         _results = results;
         _length += count;
+        _lastCount = count;
         return results[0].GetTensorDataAsSpan<float>();
     }
 
@@ -214,6 +246,7 @@ public sealed unsafe class ContiguousDecoder : IDisposable
             _model.Session.Run(_runOptions, _inputNames, _inputs, _outputNames, _outputs);
             _current ^= 1;
             _length += count;
+            _lastCount = count;
             return new ReadOnlySpan<float>(_logits.Pointer, count * _model.VocabSize);
         }
         finally

@@ -52,6 +52,23 @@ public sealed class BitExactDecodeTests(ModelFixture fixture) : IClassFixture<Mo
         Assert.Equal(prompt.Length + 30, pingPong.Length);
     }
 
+    [Theory]
+    [InlineData(PresentHandling.OrtAllocated)]
+    [InlineData(PresentHandling.PingPong)]
+    public void A_rewound_contiguous_step_runs_again_from_the_same_past(PresentHandling handling)
+    {
+        int[] prompt = new DecodeRunOptions().Prompt(1, _model.VocabSize);
+        using var decoder = new ContiguousDecoder(_model, handling, prompt.Length);
+        int token = MultiAgentDecode.ArgMaxOfLastRow(decoder.Prefill(prompt), _model.VocabSize);
+        token = MultiAgentDecode.ArgMaxOfLastRow(decoder.Decode(token), _model.VocabSize);
+        float[] first = decoder.Decode(token).ToArray();
+        decoder.RewindLastStep();
+        Assert.Equal(prompt.Length + 1, decoder.Length);
+        Assert.Throws<InvalidOperationException>(decoder.RewindLastStep);
+        AssertSameBits(first, decoder.Decode(token), "the step run again");
+        Assert.False(SameBits(first, decoder.Decode(token)), "a step after it runs at a longer context");
+    }
+
     [Fact]
     public void A_cached_key_with_its_sign_bit_flipped_changes_the_logits_so_the_comparison_can_fail()
     {
