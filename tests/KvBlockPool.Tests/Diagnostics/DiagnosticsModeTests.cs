@@ -262,23 +262,25 @@ public sealed unsafe class DiagnosticsModeTests
     [Fact]
     public void Stacks_are_sampled_and_an_unsampled_block_is_reported_with_its_owners_latest_stack()
     {
-        BlockPool pool = TestPools.Create(capacity: 200, layers: 1, diagnostics: true);
+        const int Interval = KvBlockPool.Scrubbing.DiagnosticScrubber.StackSamplingInterval;
+        const int Blocks = (2 * Interval) + 1;
+        BlockPool pool = TestPools.Create(capacity: Blocks, layers: 1, diagnostics: true);
         AdmitWriter(pool);
-        for (int i = 0; i < 3 * KvBlockPool.Scrubbing.DiagnosticScrubber.StackSamplingInterval; i++)
+        for (int i = 1; i < Blocks; i++)
         {
             GrowWriter(pool);
         }
 
         pool.Dispose();
         BlockLeakReport report = Assert.IsType<BlockLeakReport>(pool.LeakReport);
-        Assert.Equal(97, report.TotalBlocks);
+        Assert.Equal(Blocks, report.TotalBlocks);
 
         // Every block is attributed: the admission's stack until a growth call was sampled, the growth after it.
-        Assert.Equal(97, report.AllocationStacks.Values.Sum());
+        Assert.Equal(Blocks, report.AllocationStacks.Values.Sum());
         int admitted = Assert.Single(report.AllocationStacks, s => s.Key.Contains(nameof(AdmitWriter), StringComparison.Ordinal)).Value;
         int grown = Assert.Single(report.AllocationStacks, s => s.Key.Contains(nameof(GrowWriter), StringComparison.Ordinal)).Value;
-        Assert.Equal(97, admitted + grown);
-        Assert.InRange(admitted, 1, KvBlockPool.Scrubbing.DiagnosticScrubber.StackSamplingInterval);
+        Assert.Equal(Blocks, admitted + grown);
+        Assert.InRange(admitted, 1, Interval);
     }
 
     [Fact]
