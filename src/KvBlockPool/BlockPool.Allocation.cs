@@ -168,6 +168,7 @@ public sealed partial class BlockPool
                 bool isNew = false;
                 OwnerRecord record = scope ?? RentAgentRecord(agent, table, out isNew);
                 record.Reserve(first, last, blocksPerLayer);
+                bool firstForOwner = record.BlockCount == 0;
 
                 // Nothing below can fail.
                 if (isNew)
@@ -180,7 +181,7 @@ public sealed partial class BlockPool
                     table.PopInto(record, l, destination.Slice((l - first) * blocksPerLayer, blocksPerLayer));
                 }
 
-                _scrubber.OnAllocated(destination, stack);
+                _scrubber.OnAllocated(destination, stack, record, firstForOwner);
                 PublishCounts(table);
                 capacity = -1;
             }

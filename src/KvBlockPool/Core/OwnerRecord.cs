@@ -35,6 +35,12 @@ internal sealed class OwnerRecord
 
     public int BlockCount { get; set; }
 
+    /// <summary>
+    /// Diagnostics mode only: the most recent allocation stack captured for this owner, which its blocks allocated
+    /// by calls that were not sampled are reported with (see <c>DiagnosticScrubber</c>).
+    /// </summary>
+    public System.Diagnostics.StackTrace? LastAllocationStack { get; set; }
+
     /// <summary>Block ids per layer, in logical order.</summary>
     public BlockList[] Layers { get; }
 
@@ -169,6 +175,7 @@ internal sealed class OwnerRecord
 
         Array.Clear(LayerMarks);
         BlockCount = 0;
+        LastAllocationStack = null;
         IsScope = false;
         Slot = -1;
         Agent = default;

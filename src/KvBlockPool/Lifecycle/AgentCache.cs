@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace KvBlockPool.Lifecycle;
 
 /// <summary>
@@ -41,6 +44,23 @@ internal sealed class AgentCache
 
     /// <summary>The ids of <see cref="Blocks"/>, in the same order.</summary>
     public ReadOnlySpan<int> Ids(int layer) => _ids[layer].AsSpan(0, BlocksPerLayer);
+
+    /// <summary>
+    /// Copies every layer's ids into <paramref name="destination"/>, layer-major; it holds at least
+    /// <c>BlocksPerLayer * LayerCount</c> entries (checked by the caller). One raw copy per layer without re-slicing:
+    /// the whole table is what a kernel asks for every step, and the per-layer span checks were a third of its cost.
+    /// </summary>
+    public void CopyIdsLayerMajor(Span<int> destination)
+    {
+        int perLayer = BlocksPerLayer;
+        uint bytes = (uint)perLayer * sizeof(int);
+        ref byte target = ref Unsafe.As<int, byte>(ref MemoryMarshal.GetReference(destination));
+        foreach (int[] ids in _ids)
+        {
+            Unsafe.CopyBlockUnaligned(ref target, ref Unsafe.As<int, byte>(ref MemoryMarshal.GetArrayDataReference(ids)), bytes);
+            target = ref Unsafe.Add(ref target, bytes);
+        }
+    }
 
     /// <summary>Makes sure every layer can hold <paramref name="blocksPerLayer"/> handles and the scratch <paramref name="scratch"/>; grows arrays only, never changes what the record describes.</summary>
     public void EnsureRoom(int blocksPerLayer, int scratch)

@@ -101,11 +101,7 @@ public sealed partial class AgentCacheManager
                 ThrowTooShort(nameof(destination), total, destination.Length);
             }
 
-            for (int layer = 0; layer < record.LayerCount; layer++)
-            {
-                record.Ids(layer).CopyTo(destination.Slice(layer * perLayer, perLayer));
-            }
-
+            record.CopyIdsLayerMajor(destination);
             return perLayer;
         }
         finally

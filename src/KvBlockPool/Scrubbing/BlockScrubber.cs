@@ -41,7 +41,7 @@ internal abstract class BlockScrubber
     /// <summary>A scrubber of the same kind for a new configuration of <paramref name="capacity"/> blocks (built before the switch, so a failure changes nothing).</summary>
     public virtual BlockScrubber ForCapacity(int capacity) => this;
 
-    /// <summary>Called before the gate is taken by an allocation; the stack to record for its blocks, or null.</summary>
+    /// <summary>Called before the gate is taken by an allocation; the stack to record for its blocks, or null (not watching, or this call not sampled).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public StackTrace? CaptureAllocationStack() => WatchesBlocks ? CaptureStack() : null;
 
@@ -55,13 +55,16 @@ internal abstract class BlockScrubber
         }
     }
 
-    /// <summary>Records blocks just handed out.</summary>
+    /// <summary>
+    /// Records blocks just handed out to <paramref name="owner"/>, with the stack captured before the gate (if this
+    /// call was sampled); <paramref name="firstForOwner"/> says the owner held nothing before.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void OnAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack)
+    public void OnAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack, OwnerRecord owner, bool firstForOwner)
     {
         if (WatchesBlocks)
         {
-            RecordAllocated(blocks, stack);
+            RecordAllocated(blocks, stack, owner, firstForOwner);
         }
     }
 
@@ -84,7 +87,7 @@ internal abstract class BlockScrubber
     }
 
     /// <summary>The record of <see cref="OnAllocated"/>, for a scrubber that <see cref="WatchesBlocks"/>.</summary>
-    protected virtual void RecordAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack)
+    protected virtual void RecordAllocated(ReadOnlySpan<KvBlock> blocks, StackTrace? stack, OwnerRecord owner, bool firstForOwner)
     {
     }
 

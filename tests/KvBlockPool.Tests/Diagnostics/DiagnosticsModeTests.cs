@@ -211,7 +211,7 @@ public sealed unsafe class DiagnosticsModeTests
 
         for (int i = 0; i < 20; i++)
         {
-            AllocateFrom(pool, i); // more distinct stacks than the report keeps
+            AllocateFrom(pool, i, new AgentId(100 + i)); // more distinct stacks (each an owner's first allocation) than the report keeps
         }
 
         pool.Dispose();
@@ -248,14 +248,65 @@ public sealed unsafe class DiagnosticsModeTests
     private static void LeakThreeBlocks(BlockPool pool) => pool.Allocate(Writer, layer: 1, count: 3);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void AllocateFrom(BlockPool pool, int depth)
+    private static void AllocateFrom(BlockPool pool, int depth, AgentId agent)
     {
         if (depth > 0)
         {
-            AllocateFrom(pool, depth - 1);
+            AllocateFrom(pool, depth - 1, agent);
             return;
         }
 
-        pool.Allocate(new AgentId(depth + 100), 0);
+        pool.Allocate(agent, 0);
     }
+
+    [Fact]
+    public void Stacks_are_sampled_and_an_unsampled_block_is_reported_with_its_owners_latest_stack()
+    {
+        const int Interval = KvBlockPool.Scrubbing.DiagnosticScrubber.StackSamplingInterval;
+        const int Blocks = (2 * Interval) + 1;
+        BlockPool pool = TestPools.Create(capacity: Blocks, layers: 1, diagnostics: true);
+        AdmitWriter(pool);
+        for (int i = 1; i < Blocks; i++)
+        {
+            GrowWriter(pool);
+        }
+
+        pool.Dispose();
+        BlockLeakReport report = Assert.IsType<BlockLeakReport>(pool.LeakReport);
+        Assert.Equal(Blocks, report.TotalBlocks);
+
+        // Every block is attributed: the admission's stack until a growth call was sampled, the growth after it.
+        Assert.Equal(Blocks, report.AllocationStacks.Values.Sum());
+        int admitted = Assert.Single(report.AllocationStacks, s => s.Key.Contains(nameof(AdmitWriter), StringComparison.Ordinal)).Value;
+        int grown = Assert.Single(report.AllocationStacks, s => s.Key.Contains(nameof(GrowWriter), StringComparison.Ordinal)).Value;
+        Assert.Equal(Blocks, admitted + grown);
+        Assert.InRange(admitted, 1, Interval);
+    }
+
+    [Fact]
+    public void A_write_after_free_deep_in_the_last_block_checked_refuses_the_allocation_and_leaves_the_other_blocks_poisoned()
+    {
+        // 32 KiB blocks: the check runs in 8 KiB chunks, zeroing each chunk it passed.
+        using BlockPool pool = TestPools.Create(capacity: 4, spec: new KvCacheSpec(1, 4, 64, 16, KvElementType.Float32), diagnostics: true);
+        KvBlock[] blocks = pool.Allocate(Writer, 0, 3);
+        byte* first = pool.GetPointer(blocks[0]);
+        foreach (KvBlock block in blocks)
+        {
+            pool.Free(Writer, block); // one at a time: blocks[0] is the third from the top of the free stack
+        }
+
+        first[20_000] = 0x42;
+        BlockCorruptionException error = PoolAssert.ThrowsAndChangesNothing<BlockCorruptionException>(pool, () => pool.Allocate(Victim, 0, 3));
+        Assert.Equal((blocks[0].Id, 20_000), (error.BlockId, error.ByteOffset));
+
+        // Reported once; every block was poisoned again, so the next allocation finds nothing and gets zeroed blocks.
+        KvBlock[] again = pool.Allocate(Victim, 0, 3);
+        Assert.All(again, b => Assert.Equal(-1, pool.GetBlockSpan(b).IndexOfAnyExcept((byte)0)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AdmitWriter(BlockPool pool) => pool.Allocate(Writer, 0);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void GrowWriter(BlockPool pool) => pool.Allocate(Writer, 0);
 }
