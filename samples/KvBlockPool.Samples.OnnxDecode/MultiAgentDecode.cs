@@ -50,10 +50,10 @@ public sealed record DecodeRunOptions
 
 /// <summary>What a multi-agent run did.</summary>
 /// <param name="Tokens">Each agent's sequence at the end: its prompt, then the tokens it generated.</param>
-/// <param name="Timings">Every thread's decode steps, summed (prefills are not in it).</param>
+/// <param name="Timings">Every thread's timed decode steps, summed: all but each agent's first, a warm-up.</param>
 /// <param name="PrefillTimings">Every thread's prefills, summed.</param>
-/// <param name="Elapsed">Wall-clock time of the decode phase, from the first decode step to the last.</param>
-/// <param name="DecodeSteps">Decode steps, all agents.</param>
+/// <param name="Elapsed">Wall-clock time of the timed decode phase, from the end of the warm-up step to the last step.</param>
+/// <param name="DecodeSteps">Timed decode steps, all agents: each agent's steps but the first.</param>
 public sealed record DecodeRunResult(IReadOnlyList<int[]> Tokens, StepTimings Timings, StepTimings PrefillTimings, TimeSpan Elapsed, long DecodeSteps);
 
 /// <summary>
@@ -89,7 +89,7 @@ public static class MultiAgentDecode
         var errors = new Exception?[threads];
         var passedBarrier = new bool[threads];
         using var failed = new CancellationTokenSource();
-        using var prefilled = new Barrier(threads);
+        using var warmedUp = new Barrier(threads);
         long decodeStart = 0;
         try
         {
@@ -114,7 +114,7 @@ public static class MultiAgentDecode
                         failed.Cancel();
                         if (!passedBarrier[thread])
                         {
-                            prefilled.RemoveParticipant(); // so the others do not wait for this thread's prefills
+                            warmedUp.RemoveParticipant(); // so the others do not wait for this thread
                         }
                     }
                 })
@@ -142,7 +142,7 @@ public static class MultiAgentDecode
                 timings,
                 prefills,
                 Stopwatch.GetElapsedTime(decodeStart, decodeEnd),
-                (long)options.Agents * options.Steps);
+                (long)options.Agents * Math.Max(options.Steps - 1, 0));
         }
         finally
         {
@@ -150,6 +150,16 @@ public static class MultiAgentDecode
             {
                 decoder?.Dispose();
             }
+        }
+
+        // Each agent's first decode step is a warm-up (the JIT, the first touch of its blocks): the timed phase starts
+        // after it, on every thread at once.
+        void StartTimedPhase(int thread, PooledDecoder decoder)
+        {
+            decoder.ResetTimings();
+            warmedUp.SignalAndWait(failed.Token);
+            passedBarrier[thread] = true;
+            Interlocked.CompareExchange(ref decodeStart, Stopwatch.GetTimestamp(), 0);
         }
 
         void RunThread(int thread, PooledDecoder decoder, ref StepTimings prefillTimings)
@@ -175,12 +185,14 @@ public static class MultiAgentDecode
 
                 prefillTimings = decoder.Timings;
                 decoder.ResetTimings();
-                prefilled.SignalAndWait(failed.Token); // every thread decodes from here on: the decode phase is timed alone
-                passedBarrier[thread] = true;
-                Interlocked.CompareExchange(ref decodeStart, Stopwatch.GetTimestamp(), 0);
                 for (int step = 1; step <= options.Steps; step++)
                 {
                     failed.Token.ThrowIfCancellationRequested();
+                    if (step == 2)
+                    {
+                        StartTimedPhase(thread, decoder);
+                    }
+
                     foreach (int agent in mine)
                     {
                         sequences[agent].Add(next[agent]);
@@ -188,6 +200,11 @@ public static class MultiAgentDecode
                         observer?.Invoke(agent, step, logits);
                         next[agent] = ArgMaxOfLastRow(logits, model.VocabSize);
                     }
+                }
+
+                if (options.Steps < 2)
+                {
+                    StartTimedPhase(thread, decoder); // nothing to time, but the other threads wait for this one
                 }
 
                 foreach (int agent in mine)

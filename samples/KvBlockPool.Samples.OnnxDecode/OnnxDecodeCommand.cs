@@ -89,6 +89,8 @@ public static class OnnxDecodeCommand
                 CapacityBlocks = settings.CapacityBlocks ?? needed,
                 Diagnostics = settings.Diagnostics,
             });
+            // Make the pool's pages resident now, not at the first write of each block in the middle of a step.
+            pool.WarmUpAsync().GetAwaiter().GetResult();
             int allocatedAtEnd;
             DecodeRunResult result;
             using (var cache = new AgentCacheManager(pool))

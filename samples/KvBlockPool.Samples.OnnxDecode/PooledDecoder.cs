@@ -193,11 +193,14 @@ public sealed unsafe class PooledDecoder : IDisposable
 
     /// <summary>
     /// Copies the agent's first <paramref name="past"/> tokens of every layer from its blocks into the
-    /// <c>past_i</c> buffers, laid out [K/V, heads, past, dim]. Block <c>b</c> holds tokens <c>16b</c> to <c>16b + 15</c>;
-    /// in a head-major block one head's vectors for those tokens are one run, so a block is one copy per head and half.
+    /// <c>past_i</c> buffers, laid out [K/V, heads, past, dim]. Block <c>b</c> of a layer holds tokens
+    /// <c>b * TokensPerBlock</c> onwards; in a head-major block one head's vectors for those tokens are one run, so a
+    /// block is one copy per head and half. The blocks are read in place through the lease's block table and
+    /// addressing (as a kernel would read them): the lease keeps them from being freed while it is open.
     /// </summary>
     private void Gather(in KvCacheLease lease, int past)
     {
+        KvBlockAddressing addressing = lease.Addressing;
         int heads = _spec.KvHeads;
         int dim = _spec.HeadDim;
         int tokensPerBlock = _spec.TokensPerBlock;
@@ -205,53 +208,67 @@ public sealed unsafe class PooledDecoder : IDisposable
         int blocks = (past + tokensPerBlock - 1) / tokensPerBlock;
         for (int layer = 0; layer < _spec.Layers; layer++)
         {
+            ReadOnlySpan<int> table = lease.GetBlockIds(layer);
             float* keys = _past[layer].Pointer;
             float* values = keys + ((long)heads * past * dim);
             for (int block = 0; block < blocks; block++)
             {
                 int first = block * tokensPerBlock;
                 int count = Math.Min(tokensPerBlock, past - first);
-                Span<float> blockKeys = lease.GetKeys<float>(layer, block);
-                Span<float> blockValues = lease.GetValues<float>(layer, block);
+                float* blockKeys = (float*)addressing.GetBlockAddress(table[block]);
+                float* blockValues = (float*)((byte*)blockKeys + addressing.BytesPerHalf);
                 for (int head = 0; head < heads; head++)
                 {
                     long destination = (((long)head * past) + first) * dim;
-                    int source = head * _spec.HeadStride;
+                    long source = (long)head * _spec.HeadStride;
                     if (headMajor)
                     {
-                        blockKeys.Slice(source, count * dim).CopyTo(new Span<float>(keys + destination, count * dim));
-                        blockValues.Slice(source, count * dim).CopyTo(new Span<float>(values + destination, count * dim));
+                        long bytes = (long)count * dim * sizeof(float);
+                        Buffer.MemoryCopy(blockKeys + source, keys + destination, bytes, bytes);
+                        Buffer.MemoryCopy(blockValues + source, values + destination, bytes, bytes);
                         continue;
                     }
 
                     for (int slot = 0; slot < count; slot++)
                     {
-                        int vector = source + (slot * _spec.TokenStride);
-                        blockKeys.Slice(vector, dim).CopyTo(new Span<float>(keys + destination + (slot * dim), dim));
-                        blockValues.Slice(vector, dim).CopyTo(new Span<float>(values + destination + (slot * dim), dim));
+                        long vector = source + ((long)slot * _spec.TokenStride);
+                        long bytes = (long)dim * sizeof(float);
+                        Buffer.MemoryCopy(blockKeys + vector, keys + destination + (slot * dim), bytes, bytes);
+                        Buffer.MemoryCopy(blockValues + vector, values + destination + (slot * dim), bytes, bytes);
                     }
                 }
             }
         }
     }
 
-    /// <summary>Copies tokens <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 of every layer's <c>present_i</c> into their block slots.</summary>
+    /// <summary>
+    /// Copies tokens <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 of every
+    /// layer's <c>present_i</c> into their block slots, through the lease's typed spans of each block's halves.
+    /// </summary>
     private void Scatter(in KvCacheLease lease, int first, int count)
     {
         int heads = _spec.KvHeads;
         int dim = _spec.HeadDim;
+        int tokensPerBlock = _spec.TokensPerBlock;
         int total = first + count; // present holds [K/V, heads, total, dim]
         for (int layer = 0; layer < _spec.Layers; layer++)
         {
             float* present = _present[layer].Pointer;
-            for (int token = first; token < total; token++)
+            for (int token = first; token < total;)
             {
-                for (int head = 0; head < heads; head++)
+                (int block, int slot) = Math.DivRem(token, tokensPerBlock);
+                Span<float> keys = lease.GetKeys<float>(layer, block);
+                Span<float> values = lease.GetValues<float>(layer, block);
+                for (; slot < tokensPerBlock && token < total; slot++, token++)
                 {
-                    long key = (((long)head * total) + token) * dim;
-                    long value = (((long)(heads + head) * total) + token) * dim;
-                    new ReadOnlySpan<float>(present + key, dim).CopyTo(lease.GetKeyVector<float>(layer, token, head));
-                    new ReadOnlySpan<float>(present + value, dim).CopyTo(lease.GetValueVector<float>(layer, token, head));
+                    for (int head = 0; head < heads; head++)
+                    {
+                        int offset = _spec.GetVectorOffset(slot, head);
+                        long key = (((long)head * total) + token) * dim;
+                        long value = (((long)(heads + head) * total) + token) * dim;
+                        new ReadOnlySpan<float>(present + key, dim).CopyTo(keys.Slice(offset, dim));
+                        new ReadOnlySpan<float>(present + value, dim).CopyTo(values.Slice(offset, dim));
+                    }
                 }
             }
         }

@@ -116,7 +116,7 @@ public sealed class BitExactDecodeTests(ModelFixture fixture) : IClassFixture<Mo
 
         Assert.Equal(0, pool.GetStatistics().Allocated);
         Assert.Equal(0, cache.AgentCount);
-        Assert.Equal(options.Agents * options.Steps, result.DecodeSteps);
+        Assert.Equal(options.Agents * (options.Steps - 1), result.DecodeSteps); // the first step of each agent is a warm-up, not timed
         for (int agent = 0; agent < options.Agents; agent++)
         {
             int[] prompt = options.Prompt(agent, _model.VocabSize);
