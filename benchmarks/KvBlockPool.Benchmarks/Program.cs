@@ -10,6 +10,16 @@ namespace KvBlockPool.Benchmarks;
 public static class Program
 {
     /// <summary>Entry point: hands the arguments to BenchmarkDotNet's switcher.</summary>
-    /// <param name="args">BenchmarkDotNet command-line arguments (<c>--filter</c>, <c>--job</c>, <c>--list flat</c>, ...).</param>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <param name="args">BenchmarkDotNet command-line arguments (<c>--filter</c>, <c>--job</c>, <c>--list flat</c>, ...), or <c>--interleaved-model [rounds]</c>.</param>
+    public static void Main(string[] args)
+    {
+        if (args is ["--interleaved-model", ..])
+        {
+            // The model suites in interleaved rounds (Model/InterleavedRun.cs), not through BenchmarkDotNet.
+            Model.InterleavedRun.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
+            return;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

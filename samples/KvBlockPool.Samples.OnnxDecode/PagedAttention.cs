@@ -13,7 +13,8 @@ namespace KvBlockPool.Samples.OnnxDecode;
 /// <c>queryHeads * HeadDim</c> elements, head-major). Token <c>t</c> lies in block <c>blockTable[t / TokensPerBlock]</c>
 /// at slot <c>t % TokensPerBlock</c>; its vector for head <c>h</c> starts <see cref="KvCacheSpec.GetVectorOffset"/>
 /// elements into the block's K half (and as many into its V half). In a head-major block a head's vectors for the
-/// block's tokens are one contiguous run, so the kernel streams one run per block and head.
+/// block's tokens are one contiguous run, so the kernel streams one run per block and head, block by block and, in
+/// a block, head by head: each half is read front to back.
 /// </para>
 /// <para>
 /// The addresses are valid only while a lease that covers the blocks is open: call it with a lease's
@@ -30,7 +31,7 @@ public static unsafe class PagedAttention
     /// <param name="tokens">How many of the agent's tokens to attend over, at most what the leased blocks hold.</param>
     /// <param name="query">The query, [query heads, head dim].</param>
     /// <param name="output">The attention output, [query heads, head dim].</param>
-    /// <param name="scores">Scratch for at least <paramref name="tokens"/> scores.</param>
+    /// <param name="scores">Scratch for at least query heads x <paramref name="tokens"/> scores.</param>
     public static void Decode(in KvCacheLease lease, int layer, int tokens, ReadOnlySpan<float> query, Span<float> output, Span<float> scores)
     {
         KvCacheSpec spec = lease.Spec;
@@ -52,7 +53,7 @@ public static unsafe class PagedAttention
     /// <param name="tokens">How many tokens to attend over, at most <c>blockTable.Length * TokensPerBlock</c>.</param>
     /// <param name="query">The query, [query heads, head dim].</param>
     /// <param name="output">The attention output, [query heads, head dim].</param>
-    /// <param name="scores">Scratch for at least <paramref name="tokens"/> scores.</param>
+    /// <param name="scores">Scratch for at least query heads x <paramref name="tokens"/> scores.</param>
     public static void Decode(KvBlockAddressing addressing, KvCacheSpec spec, ReadOnlySpan<int> blockTable, int tokens, ReadOnlySpan<float> query, Span<float> output, Span<float> scores)
     {
         ArgumentNullException.ThrowIfNull(addressing);
@@ -63,35 +64,46 @@ public static unsafe class PagedAttention
             throw new ArgumentOutOfRangeException(nameof(tokens), tokens, $"The block table holds {blockTable.Length} blocks of {spec.TokensPerBlock} tokens.");
         }
 
+        if (scores.Length < (long)queryHeads * tokens)
+        {
+            throw new ArgumentException($"The scores scratch must hold {queryHeads} x {tokens} elements.", nameof(scores));
+        }
+
         int dim = spec.HeadDim;
         int group = queryHeads / spec.KvHeads;
         int tokensPerBlock = spec.TokensPerBlock;
         int blocks = (tokens + tokensPerBlock - 1) / tokensPerBlock;
         float scale = 1f / MathF.Sqrt(dim);
+
+        // Block by block, and inside a block head by head: the K half (then the V half) is read front to back, each
+        // head's run once for all the query heads that share it. The scores of every query head are kept, [head, token].
+        for (int block = 0; block < blocks; block++)
+        {
+            int first = block * tokensPerBlock;
+            int count = Math.Min(tokensPerBlock, tokens - first);
+            nint keys = addressing.GetBlockAddress(blockTable[block]);
+            for (int head = 0; head < queryHeads; head++)
+            {
+                float* run = (float*)(keys + (nint)((long)(head / group) * spec.HeadStride * sizeof(float)));
+                Score(query.Slice(head * dim, dim), run, spec.TokenStride, scores.Slice((head * tokens) + first, count), scale);
+            }
+        }
+
         for (int head = 0; head < queryHeads; head++)
         {
-            ReadOnlySpan<float> q = query.Slice(head * dim, dim);
-            Span<float> o = output.Slice(head * dim, dim);
-            long headOffset = (long)(head / group) * spec.HeadStride * sizeof(float);
+            Normalize(scores.Slice(head * tokens, tokens));
+        }
 
-            // Pass 1: a score per token, block by block.
-            for (int block = 0; block < blocks; block++)
+        output[..query.Length].Clear();
+        for (int block = 0; block < blocks; block++)
+        {
+            int first = block * tokensPerBlock;
+            int count = Math.Min(tokensPerBlock, tokens - first);
+            nint values = addressing.GetBlockAddress(blockTable[block]) + addressing.BytesPerHalf;
+            for (int head = 0; head < queryHeads; head++)
             {
-                int first = block * tokensPerBlock;
-                float* keys = (float*)(addressing.GetBlockAddress(blockTable[block]) + (nint)headOffset);
-                Score(q, keys, spec.TokenStride, scores.Slice(first, Math.Min(tokensPerBlock, tokens - first)), scale);
-            }
-
-            Span<float> weights = scores[..tokens];
-            Normalize(weights);
-
-            // Pass 2: the weighted sum of the values, block by block.
-            o.Clear();
-            for (int block = 0; block < blocks; block++)
-            {
-                int first = block * tokensPerBlock;
-                float* values = (float*)(addressing.GetBlockAddress(blockTable[block]) + addressing.BytesPerHalf + (nint)headOffset);
-                Accumulate(weights.Slice(first, Math.Min(tokensPerBlock, tokens - first)), values, spec.TokenStride, o);
+                float* run = (float*)(values + (nint)((long)(head / group) * spec.HeadStride * sizeof(float)));
+                Accumulate(scores.Slice((head * tokens) + first, count), run, spec.TokenStride, output.Slice(head * dim, dim));
             }
         }
     }

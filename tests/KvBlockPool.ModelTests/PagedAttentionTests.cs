@@ -56,7 +56,7 @@ public sealed class PagedAttentionTests
         FillRandom(random, query);
         var paged = new float[query.Length];
         var contiguous = new float[query.Length];
-        var scores = new float[tokens];
+        var scores = new float[query.Length / spec.HeadDim * tokens];
         using (KvCacheLease lease = pool.Lease(agent))
         {
             PagedAttention.Decode(lease, layer, tokens, query, paged, scores);
@@ -108,8 +108,9 @@ public sealed class PagedAttentionTests
         pool.AllocateAllLayers(agent, 1);
         using KvCacheLease lease = pool.Lease(agent);
         var output = new float[8];
-        Assert.Throws<ArgumentOutOfRangeException>(() => PagedAttention.Decode(lease, 0, 17, new float[8], output, new float[17]));
-        Assert.Throws<ArgumentException>(() => PagedAttention.Decode(lease, 0, 16, new float[6], output, new float[16]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => PagedAttention.Decode(lease, 0, 17, new float[8], output, new float[34]));
+        Assert.Throws<ArgumentException>(() => PagedAttention.Decode(lease, 0, 16, new float[8], output, new float[31]));
+        Assert.Throws<ArgumentException>(() => PagedAttention.Decode(lease, 0, 16, new float[6], output, new float[32]));
     }
 
     private static double[] PlainAttention(float[] keys, float[] values, int kvHeads, int dim, int tokens, float[] query)

@@ -57,7 +57,7 @@ public class PagedAttentionBenchmarks
 
         _query = Random(random, KvHeads * HeadDim);
         _output = new float[_query.Length];
-        _scores = new float[Tokens];
+        _scores = new float[KvHeads * Tokens];
     }
 
     /// <summary>Disposes the pool.</summary>
