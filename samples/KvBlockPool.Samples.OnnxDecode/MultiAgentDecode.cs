@@ -114,7 +114,7 @@ public static class MultiAgentDecode
                         failed.Cancel();
                         if (!passedBarrier[thread])
                         {
-                            warmedUp.RemoveParticipant(); // so the others do not wait for this thread
+                            warmedUp.RemoveParticipant(); // so the others do not wait for this thread (they stop too)
                         }
                     }
                 })

@@ -67,6 +67,7 @@ public static class OnnxDecodeCommand
             return (Success, 0);
         }
 
+        int allocatedAtEnd = 0; // what the pool still held once the run was over, failed or not
         try
         {
             using DecoderModel model = DecoderModel.Load(settings.ModelPath, settings.TokensPerBlock);
@@ -91,7 +92,6 @@ public static class OnnxDecodeCommand
             });
             // Make the pool's pages resident now, not at the first write of each block in the middle of a step.
             pool.WarmUpAsync().GetAwaiter().GetResult();
-            int allocatedAtEnd;
             DecodeRunResult result;
             using (var cache = new AgentCacheManager(pool))
             {
@@ -109,24 +109,30 @@ public static class OnnxDecodeCommand
             }
 
             Report(output, result, pool, allocatedAtEnd);
-            if (allocatedAtEnd != 0)
-            {
-                error.WriteLine($"error: {allocatedAtEnd} blocks were still allocated after every agent was released.");
-                return (Failed, allocatedAtEnd);
-            }
-
-            return (Success, 0);
+            return (Leaked(error, allocatedAtEnd) ? Failed : Success, allocatedAtEnd);
         }
         catch (SampleInputException e)
         {
             error.WriteLine($"error: {e.Message}");
-            return (BadInput, 0);
+            return (Leaked(error, allocatedAtEnd) ? Failed : BadInput, allocatedAtEnd);
         }
         catch (Exception e) when (e is KvBlockPoolException or InvalidOperationException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
             error.WriteLine($"error: the run failed: {e}");
-            return (Failed, 0);
+            Leaked(error, allocatedAtEnd);
+            return (Failed, allocatedAtEnd);
         }
+    }
+
+    private static bool Leaked(TextWriter error, int allocatedAtEnd)
+    {
+        if (allocatedAtEnd == 0)
+        {
+            return false;
+        }
+
+        error.WriteLine($"error: {allocatedAtEnd} blocks were still allocated after the run.");
+        return true;
     }
 
     private static void Report(TextWriter output, DecodeRunResult result, BlockPool pool, int allocatedAtEnd)
