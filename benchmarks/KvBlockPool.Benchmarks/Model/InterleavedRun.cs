@@ -7,14 +7,15 @@ namespace KvBlockPool.Benchmarks.Model;
 /// The model suites measured in rounds that interleave their methods (A, B, C, A, B, C, ...), for a machine whose load
 /// moves while the run goes on: BenchmarkDotNet measures one method after another, so a burst of another tenant's
 /// work lands on one method's iterations and skews a ratio; here every round measures every method within
-/// milliseconds of the others, and the ratios are of medians over the rounds.
+/// milliseconds of the others. Two ratios to the first method: of the medians over the rounds, and the median of the
+/// ratios within each round (the steadier of the two when the load moves from round to round).
 /// <c>dotnet run -c Release --project benchmarks/KvBlockPool.Benchmarks -- --interleaved-model [rounds]</c>.
 /// </summary>
 internal static class InterleavedRun
 {
     public static void Run(int rounds)
     {
-        Console.WriteLine($"Interleaved model suites: {rounds} rounds; median (p25-p75) per operation; ratio of medians to the first row.");
+        Console.WriteLine($"Interleaved model suites: {rounds} rounds; time per operation: median (p25-p75) over the rounds; ratios to the first row.");
         var decode = new OnnxDecodeStepBenchmarks();
         decode.Setup();
         try
@@ -89,15 +90,16 @@ internal static class InterleavedRun
 
         Console.WriteLine();
         Console.WriteLine(title);
-        Console.WriteLine("| Method | Median | p25-p75 | Ratio (medians) |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        Console.WriteLine("| Method | Median | p25-p75 | Ratio of medians | Median of the rounds' ratios |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
         double baseline = Percentile(samples[0], 0.5);
         for (int m = 0; m < methods.Length; m++)
         {
             double median = Percentile(samples[m], 0.5);
+            double[] ratios = [.. samples[m].Select((value, round) => value / samples[0][round])];
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"| {methods[m].Name} | {Format(median)} | {Format(Percentile(samples[m], 0.25))}-{Format(Percentile(samples[m], 0.75))} | {median / baseline:F3} |"));
+                $"| {methods[m].Name} | {Format(median)} | {Format(Percentile(samples[m], 0.25))}-{Format(Percentile(samples[m], 0.75))} | {median / baseline:F3} | {Percentile(ratios, 0.5):F3} |"));
         }
     }
 
