@@ -140,7 +140,7 @@ public static class OnnxDecodeCommand
         double seconds = result.Elapsed.TotalSeconds;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"decode: {result.DecodeSteps} steps in {seconds * 1000:F1} ms: {result.DecodeSteps / Math.Max(seconds, 1e-9):F0} tokens/s"));
         output.WriteLine($"per decode step: {result.Timings.Describe()}");
-        output.WriteLine($"per prefill: {result.PrefillTimings.Describe()}");
+        output.WriteLine($"per prefill (the first calls' JIT included): {result.PrefillTimings.Describe()}");
         for (int agent = 0; agent < result.Tokens.Count; agent++)
         {
             int[] tokens = result.Tokens[agent];
