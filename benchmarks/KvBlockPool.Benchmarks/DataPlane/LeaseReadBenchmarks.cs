@@ -127,6 +127,26 @@ public unsafe class LeaseReadBenchmarks
         return sum;
     }
 
+    /// <summary>Resolving every half's address through one lease's block table and addressing, as a kernel does, without reading the memory.</summary>
+    /// <returns>A sum of the addresses.</returns>
+    [Benchmark]
+    public nint LeaseAddressingResolve()
+    {
+        nint sum = 0;
+        using KvCacheLease lease = _pool.Lease(Agent);
+        KvBlockAddressing addressing = lease.Addressing;
+        for (int layer = 0; layer < lease.LayerCount; layer++)
+        {
+            foreach (int id in lease.GetBlockIds(layer))
+            {
+                nint block = addressing.GetBlockAddress(id);
+                sum += block + block + _half;
+            }
+        }
+
+        return sum;
+    }
+
     /// <summary>The floor: addresses computed before the run.</summary>
     /// <returns>The sum of the bytes read.</returns>
     [Benchmark]
