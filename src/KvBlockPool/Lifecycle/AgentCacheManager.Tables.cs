@@ -65,19 +65,8 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ArgumentException"><paramref name="destination"/> is too short; nothing was written.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="ObjectDisposedException">The manager is disposed.</exception>
-    public int CopyBlockIds(AgentId agent, int layer, Span<int> destination)
-    {
-        AgentCache record = Enter(agent);
-        try
-        {
-            ValidateLayer(record, layer);
-            return CopyChecked(record.Ids(layer), destination);
-        }
-        finally
-        {
-            Monitor.Exit(record);
-        }
-    }
+    public int CopyBlockIds(AgentId agent, int layer, Span<int> destination) =>
+        CopyLayer(agent, layer, destination, static (record, layer) => record.Ids(layer));
 
     /// <summary>
     /// Copies the ids of <paramref name="agent"/>'s blocks on every layer into <paramref name="destination"/>,
@@ -123,19 +112,8 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ArgumentException"><paramref name="destination"/> is too short; nothing was written.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="ObjectDisposedException">The manager is disposed.</exception>
-    public int CopyBlocks(AgentId agent, int layer, Span<KvBlock> destination)
-    {
-        AgentCache record = Enter(agent);
-        try
-        {
-            ValidateLayer(record, layer);
-            return CopyChecked(record.Blocks(layer), destination);
-        }
-        finally
-        {
-            Monitor.Exit(record);
-        }
-    }
+    public int CopyBlocks(AgentId agent, int layer, Span<KvBlock> destination) =>
+        CopyLayer(agent, layer, destination, static (record, layer) => record.Blocks(layer));
 
     /// <summary>
     /// Leases every layer of <paramref name="agent"/>'s blocks from the pool (see <see cref="BlockPool.Lease(AgentId)"/>):
@@ -166,15 +144,26 @@ public sealed partial class AgentCacheManager
         return new KvTokenSlot(token, block, offset);
     }
 
-    private static int CopyChecked<T>(ReadOnlySpan<T> source, Span<T> destination)
+    /// <summary>Copies one layer of the agent's books (ids or handles, as <paramref name="select"/> picks) under the record's lock; nothing is written if the destination is short.</summary>
+    private int CopyLayer<T>(AgentId agent, int layer, Span<T> destination, Func<AgentCache, int, ReadOnlySpan<T>> select)
     {
-        if (destination.Length < source.Length)
+        AgentCache record = Enter(agent);
+        try
         {
-            ThrowTooShort(nameof(destination), source.Length, destination.Length);
-        }
+            ValidateLayer(record, layer);
+            ReadOnlySpan<T> source = select(record, layer);
+            if (destination.Length < source.Length)
+            {
+                ThrowTooShort(nameof(destination), source.Length, destination.Length);
+            }
 
-        source.CopyTo(destination);
-        return source.Length;
+            source.CopyTo(destination);
+            return source.Length;
+        }
+        finally
+        {
+            Monitor.Exit(record);
+        }
     }
 
     private static void ValidateLayer(AgentCache record, int layer)

@@ -54,14 +54,20 @@ public sealed partial class QuickStartTests
         // Admit a 64-token prompt: 4 blocks on every layer, all layers or none.
         pool.AllocateAllLayers(agent, blocksPerLayer: 4);
 
-        // Decode: one more block on layer 0, written through checked spans.
+        // Decode: one more block on layer 0, written through checked, typed spans (FP16: Half).
         KvBlock block = pool.Allocate(agent, layer: 0);
-        pool.GetKeySpan(block).Fill(1);   // K half
-        pool.GetValueSpan(block).Fill(2); // V half
+        pool.GetKeySpan<Half>(block).Fill(Half.One);          // K half
+        pool.GetValueSpan<Half>(block).Fill(Half.NegativeOne); // V half
 
-        // Block tables for a paged-attention kernel, from an immutable snapshot.
-        AgentBlocks view = pool.GetAgentBlocks(agent);
-        ReadOnlySpan<int> table = view.GetBlockIds(layer: 0); // 5 ids, in token order
+        // One step of a kernel: a lease resolves the agent's blocks in one lock trip, then
+        // hands out block tables, spans and token vectors without locking.
+        int[] table;
+        using (KvCacheLease lease = pool.Lease(agent))
+        {
+            table = lease.GetBlockIds(layer: 0).ToArray(); // 5 ids, in token order
+            Span<Half> key = lease.GetKeyVector<Half>(layer: 0, token: 64, head: 3); // 128 dims
+            key[0] = (Half)0.5f;
+        }
 
         // A multi-layer transaction: Commit publishes every layer; Dispose alone returns them all.
         using (AllocationScope scope = pool.BeginScope(agent))
