@@ -50,6 +50,7 @@ internal static class InterleavedRun
                     operationsPerRound: Math.Max(4, 40 * 1024 / tokens),
                     [
                         ("Contiguous", () => attention.Contiguous(), 1),
+                        ("ContiguousInPoolBlock", () => attention.ContiguousInPoolBlock(), 1),
                         ("Paged", () => attention.Paged(), 1),
                     ]);
             }

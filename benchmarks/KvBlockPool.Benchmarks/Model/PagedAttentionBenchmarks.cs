@@ -7,7 +7,10 @@ namespace KvBlockPool.Benchmarks.Model;
 /// The sample's paged-attention decode kernel reading K and V in place from pool blocks (16 tokens each, a
 /// Llama-3-8B layer's shape in float32: 8 KV heads x 128 dims; the agent's blocks interleaved with another agent's, so
 /// no two are adjacent) against the same kernel over one contiguous [head, token, dim] copy, at 1k, 4k and 8k tokens
-/// of context. <see cref="Paged"/> takes and ends a lease every call, as a decode step would.
+/// of context. <see cref="Paged"/> takes and ends a lease every call, as a decode step would. The copy is in managed
+/// arrays (<see cref="Contiguous"/>, the baseline) and in the pool's own kind of memory: one block of a second pool
+/// whose blocks hold every token (<see cref="ContiguousInPoolBlock"/>), so the pool's memory (mapped, advised for
+/// huge pages) is compared with itself.
 /// </summary>
 public class PagedAttentionBenchmarks
 {
@@ -16,6 +19,8 @@ public class PagedAttentionBenchmarks
     private static readonly AgentId Agent = new(1);
 
     private BlockPool _pool = null!;
+    private BlockPool _wholePool = null!;
+    private KvBlock _whole;
     private float[] _keys = [];
     private float[] _values = [];
     private float[] _query = [];
@@ -55,14 +60,24 @@ public class PagedAttentionBenchmarks
             }
         }
 
+        // One block holding every token, head-major: exactly the [head, token, dim] layout of the arrays.
+        _wholePool = new BlockPool(new BlockPoolOptions { Spec = new KvCacheSpec(1, KvHeads, HeadDim, Tokens, KvElementType.Float32), CapacityBlocks = 1 });
+        _whole = _wholePool.Allocate(new AgentId(3), 0);
+        _keys.AsSpan().CopyTo(_wholePool.GetKeySpan<float>(_whole));
+        _values.AsSpan().CopyTo(_wholePool.GetValueSpan<float>(_whole));
+
         _query = Random(random, KvHeads * HeadDim);
         _output = new float[_query.Length];
         _scores = new float[KvHeads * Tokens];
     }
 
-    /// <summary>Disposes the pool.</summary>
+    /// <summary>Disposes the pools.</summary>
     [GlobalCleanup]
-    public void Cleanup() => _pool.Dispose();
+    public void Cleanup()
+    {
+        _pool.Dispose();
+        _wholePool.Dispose();
+    }
 
     /// <summary>The kernel over one contiguous copy of K and V.</summary>
     /// <returns>An output element.</returns>
@@ -70,6 +85,15 @@ public class PagedAttentionBenchmarks
     public float Contiguous()
     {
         PagedAttention.DecodeContiguous(_keys, _values, KvHeads, HeadDim, Tokens, _query, _output, _scores);
+        return _output[0];
+    }
+
+    /// <summary>The kernel over one contiguous copy in a pool block (the pool's kind of memory).</summary>
+    /// <returns>An output element.</returns>
+    [Benchmark]
+    public float ContiguousInPoolBlock()
+    {
+        PagedAttention.DecodeContiguous(_wholePool.GetKeySpan<float>(_whole), _wholePool.GetValueSpan<float>(_whole), KvHeads, HeadDim, Tokens, _query, _output, _scores);
         return _output[0];
     }
 
