@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using KvBlockPool.Persistence;
 
 namespace KvBlockPool.Tests.Persistence;
@@ -33,7 +32,6 @@ public sealed class FuzzTests : IDisposable
         var random = new Random(20261125);
         var restored = new AgentId(-1);
         int refused = 0, accepted = 0;
-        var clock = Stopwatch.StartNew();
 
         string path = Path.Combine(_directory, "mutated.kvcache");
         for (int i = 0; i < mutations; i++)
@@ -73,7 +71,6 @@ public sealed class FuzzTests : IDisposable
         Assert.Equal(bystander, PersistenceKit.DescribeAgents(target));
         Assert.Equal(mutations, refused + accepted);
         Assert.True(refused > mutations * 9 / 10, $"only {refused} of {mutations} mutations were refused");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the fuzz run took {clock.Elapsed}");
     }
 
     private static byte[] Mutate(byte[] file, byte[] other, Random random, out string how)
