@@ -55,6 +55,7 @@ internal static class SectionReader
             {
                 // A nested object or array where a single value belongs; an empty string is a value (it clears the setting).
                 options.BindingErrors.Add(Invariant($"{child.Path}: expected a single value, found a section."));
+                options.UnreadKeys.Add(child.Key);
                 continue;
             }
 
@@ -68,6 +69,8 @@ internal static class SectionReader
 
         if (!any)
         {
+            // One message says it all: the shape and the capacity are not also reported missing.
+            options.UnreadKeys.UnionWith(Settings.Select(s => s.Key));
             options.BindingErrors.Add(Invariant(
                 $"{(path.Length == 0 ? "The configuration" : $"The section '{path}'")} is missing or empty. Give it a Preset (one of: {string.Join(", ", KvBlockPoolHostingOptions.PresetNames)}) or Layers, KvHeads and HeadDim, and a CapacityBytes or CapacityBlocks."));
         }
