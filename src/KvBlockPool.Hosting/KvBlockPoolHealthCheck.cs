@@ -45,19 +45,19 @@ internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccu
         {
             return new HealthCheckResult(
                 failureStatus,
-                Invariant($"Block pool '{pool.Name}' is exhausted: all {statistics.Capacity} blocks are allocated ({statistics.Agents} agents); admissions and appends that need a block are refused until blocks are released."),
+                Invariant($"Block pool '{pool.Name}' is exhausted: all {statistics.Capacity} blocks are allocated ({statistics.Agents} agent(s)); admissions and appends that need a block are refused until blocks are released."),
                 data: data);
         }
 
         if (occupancy >= degradedOccupancy)
         {
             return HealthCheckResult.Degraded(
-                Invariant($"Block pool '{pool.Name}' is {Percent(occupancy)} full ({statistics.Allocated}/{statistics.Capacity} blocks, {statistics.Agents} agents), at or above the {Percent(degradedOccupancy)} threshold."),
+                Invariant($"Block pool '{pool.Name}' is {Percent(occupancy)} full ({statistics.Allocated}/{statistics.Capacity} blocks, {statistics.Agents} agent(s)), at or above the {Percent(degradedOccupancy)} threshold."),
                 data: data);
         }
 
         return HealthCheckResult.Healthy(
-            Invariant($"Block pool '{pool.Name}': {statistics.Allocated}/{statistics.Capacity} blocks allocated ({Percent(occupancy)}), {statistics.Agents} agents."),
+            Invariant($"Block pool '{pool.Name}': {statistics.Allocated}/{statistics.Capacity} blocks allocated ({Percent(occupancy)}), {statistics.Agents} agent(s)."),
             data);
     }
 
