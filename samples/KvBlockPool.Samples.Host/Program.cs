@@ -13,8 +13,16 @@ builder.Configuration.AddCommandLine(args, SampleOptions.Switches);
 builder.Services.AddKvBlockPool(builder.Configuration.GetSection("KvBlockPool"));
 builder.Services.AddHealthChecks().AddKvBlockPoolHealthCheck();
 
-// The pool's metrics through OpenTelemetry: AddKvBlockPool already enabled its meter, so no AddMeter is needed.
+// The simulated traffic, checked before the host is built.
 SampleOptions sample = builder.Configuration.GetSection(SampleOptions.Section).Get<SampleOptions>() ?? new SampleOptions();
+string[] problems = [.. sample.Problems()];
+if (problems.Length > 0)
+{
+    Console.Error.WriteLine(string.Join(Environment.NewLine, problems));
+    return 2;
+}
+
+// The pool's metrics through OpenTelemetry: AddKvBlockPool already enabled its meter, so no AddMeter is needed.
 builder.Services.AddOpenTelemetry()
     .ConfigureResource(resource => resource.AddService("KvBlockPool.Samples.Host"))
     .WithMetrics(metrics =>
@@ -31,30 +39,21 @@ builder.Services.AddOpenTelemetry()
         }
     });
 
-// The simulated traffic and the periodic health log.
-builder.Services.AddOptions<SampleOptions>()
-    .Bind(builder.Configuration.GetSection(SampleOptions.Section))
-    .Validate(o => !o.Problems().Any(), "The Sample section is invalid.")
-    .ValidateOnStart();
+// The workers and the periodic health log.
+builder.Services.Configure<SampleOptions>(builder.Configuration.GetSection(SampleOptions.Section));
 builder.Services.AddSingleton<SimulationTotals>();
 builder.Services.AddHostedService<AgentSimulator>();
 builder.Services.AddHostedService<HealthReporter>();
 
 using IHost host = builder.Build();
-string[] problems = [.. sample.Problems()];
-if (problems.Length > 0)
-{
-    Console.Error.WriteLine(string.Join(Environment.NewLine, problems));
-    return 2;
-}
-
 try
 {
     await host.RunAsync();
 }
 catch (OptionsValidationException ex)
 {
-    // A bad KvBlockPool section: each failure names its key and the accepted values.
+    // A bad KvBlockPool section (the host's own log of the failure is turned off in appsettings.json):
+    // each failure names its key and the accepted values.
     Console.Error.WriteLine("The configuration is invalid:");
     foreach (string failure in ex.Failures)
     {
