@@ -123,6 +123,26 @@ public sealed class ValidationTests
     }
 
     [Fact]
+    public void A_spec_and_a_preset_together_are_refused_naming_both()
+    {
+        var services = new ServiceCollection();
+        services.AddKvBlockPool(options =>
+        {
+            options.Spec = KvCacheSpec.Mistral7B();
+            options.Preset = "Mistral7B";
+            options.CapacityBlocks = 64;
+        });
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        OptionsValidationException failure = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<BlockPool>());
+
+        Assert.StartsWith(
+            "KvBlockPoolHostingOptions.Preset: the shape is given 2 ways (Spec and Preset ('Mistral7B')). Give exactly one",
+            Assert.Single(failure.Failures),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Without_a_host_the_first_resolve_fails_the_same_way()
     {
         var services = new ServiceCollection();
