@@ -39,7 +39,7 @@ public sealed partial class HostQuickStartTests
     [Fact]
     public void The_readme_host_quick_start_is_the_code_this_test_runs()
     {
-        string source = File.ReadAllText(Path.Combine(RepositoryRoot(), "tests", "KvBlockPool.Hosting.Tests", "QuickStart", "HostQuickStartTests.cs"));
+        string source = File.ReadAllText(Path.Combine(Repository.Root(), "tests", "KvBlockPool.Hosting.Tests", "QuickStart", "HostQuickStartTests.cs"));
         Match marked = MarkedRegion().Match(source);
         Assert.True(marked.Success, "HostQuickStartTests.cs has no // <host-quickstart> region.");
 
@@ -93,7 +93,7 @@ public sealed partial class HostQuickStartTests
 
     private static Match ReadmeCode() => ReadmeCSharp().Match(Readme());
 
-    private static string Readme() => File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).Replace("\r", string.Empty, StringComparison.Ordinal);
+    private static string Readme() => File.ReadAllText(Path.Combine(Repository.Root(), "README.md")).Replace("\r", string.Empty, StringComparison.Ordinal);
 
     /// <summary>The lines without their common indentation and trailing blanks, so the README's and the test's indents compare equal.</summary>
     private static string Unindent(string code)
@@ -101,17 +101,6 @@ public sealed partial class HostQuickStartTests
         List<string> lines = [.. code.Replace("\r", string.Empty, StringComparison.Ordinal).Split('\n').Select(l => l.TrimEnd())];
         int indent = lines.Where(l => l.Length > 0).Select(l => l.Length - l.TrimStart().Length).DefaultIfEmpty(0).Min();
         return string.Join('\n', lines.Select(l => l.Length == 0 ? l : l[indent..])).Trim('\n');
-    }
-
-    private static string RepositoryRoot()
-    {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "BlockPool.sln")))
-        {
-            dir = Path.GetDirectoryName(dir.TrimEnd(Path.DirectorySeparatorChar));
-        }
-
-        return dir ?? throw new InvalidOperationException("BlockPool.sln not found above " + AppContext.BaseDirectory);
     }
 
     [GeneratedRegex(@"## Use it from a host\n.*?```json\n(?<code>.*?)```", RegexOptions.Singleline)]
