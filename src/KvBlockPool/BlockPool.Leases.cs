@@ -70,6 +70,10 @@ public sealed partial class BlockPool
         BlockTable table = _table;
         LeaseState state = _leases.Rent(table.Layers);
         state.Table = table;
+        state.Guard = _guard;
+        state.Slabs = table.Slabs;
+        state.BytesPerHalf = table.Spec.BytesPerHalf;
+        state.ElementType = table.Spec.ElementType;
         state.Agent = agent;
         state.FirstLayer = firstLayer;
         state.EndLayer = endLayer;

@@ -29,7 +29,7 @@ public sealed class BlockPoolOptions
     /// </summary>
     public long? CapacityBytes { get; set; }
 
-    /// <summary>Blocks per native slab; 0 (the default) picks as many as fit in <see cref="DefaultSlabBytes"/>.</summary>
+    /// <summary>Blocks per native slab; 0 (the default) picks the largest power of two that fits in <see cref="DefaultSlabBytes"/> (a power of two lets a block id become an address with a shift), or the capacity if smaller.</summary>
     public int BlocksPerSlab { get; set; }
 
     /// <summary>

@@ -21,10 +21,13 @@ namespace KvBlockPool;
 public sealed class KvBlockAddressing
 {
     private readonly nint[] _slabBases;
+    private readonly int _slabShift;
+    private readonly int _indexMask;
 
-    internal KvBlockAddressing(nint[] slabBases, int blocksPerSlab, long stride, int bytesPerHalf, int capacity)
+    internal KvBlockAddressing(nint[] slabBases, int blocksPerSlab, long stride, int bytesPerHalf, int capacity, (int Shift, int Mask) split)
     {
         _slabBases = slabBases;
+        (_slabShift, _indexMask) = split;
         BlocksPerSlab = blocksPerSlab;
         Stride = stride;
         BytesPerHalf = bytesPerHalf;
@@ -56,6 +59,11 @@ public sealed class KvBlockAddressing
         if ((uint)blockId >= (uint)Capacity)
         {
             ThrowIdOutOfRange(blockId);
+        }
+
+        if (_slabShift >= 0)
+        {
+            return _slabBases[blockId >> _slabShift] + (nint)((blockId & _indexMask) * Stride);
         }
 
         (int slab, int index) = Math.DivRem(blockId, BlocksPerSlab);

@@ -174,7 +174,7 @@ public readonly struct KvCacheLease : IDisposable, IEquatable<KvCacheLease>
     public unsafe byte* GetPointer(int layer, int index)
     {
         LeaseState state = State;
-        return state.Table.Slabs.BlockAddress(IdAt(state, layer, index));
+        return state.Slabs.BlockAddress(IdAt(state, layer, index));
     }
 
     /// <summary>Ends the lease: unpins the agent. Idempotent; does nothing after the pool is disposed but release the pool's memory if this was its last lease.</summary>
@@ -213,7 +213,7 @@ public readonly struct KvCacheLease : IDisposable, IEquatable<KvCacheLease>
                 ThrowEnded();
             }
 
-            if (_pool!.IsDisposed)
+            if (state.Guard.IsClosed)
             {
                 ThrowHelper.ThrowPoolDisposed();
             }
@@ -226,10 +226,9 @@ public readonly struct KvCacheLease : IDisposable, IEquatable<KvCacheLease>
         where T : unmanaged
     {
         LeaseState state = State;
-        KvCacheSpec spec = state.Table.Spec;
-        ElementTypes.ThrowIfMismatch<T>(spec.ElementType);
-        byte* block = state.Table.Slabs.BlockAddress(IdAt(state, layer, index));
-        int half = spec.BytesPerHalf;
+        ElementTypes.ThrowIfMismatch<T>(state.ElementType);
+        byte* block = state.Slabs.BlockAddress(IdAt(state, layer, index));
+        int half = state.BytesPerHalf;
         return new Span<T>(values ? block + half : block, half / sizeof(T));
     }
 
@@ -247,7 +246,7 @@ public readonly struct KvCacheLease : IDisposable, IEquatable<KvCacheLease>
 
         (int index, int slot) = Math.DivRem(token, spec.TokensPerBlock);
         int offset = spec.GetVectorOffset(slot, head) * spec.ElementSize;
-        byte* block = state.Table.Slabs.BlockAddress(state.Ids[layer][index]);
+        byte* block = state.Slabs.BlockAddress(state.Ids[layer][index]);
         return new Span<T>(block + (values ? spec.BytesPerHalf : 0) + offset, spec.HeadDim * spec.ElementSize / sizeof(T));
     }
 

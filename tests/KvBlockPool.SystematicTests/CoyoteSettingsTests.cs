@@ -21,9 +21,10 @@ public sealed class CoyoteSettingsTests
             [CoyoteSettings.IterationsVariable] = "100000",
             [CoyoteSettings.SeedVariable] = "7",
             [CoyoteSettings.ReplayVariable] = "Scope.None.trace",
+            [CoyoteSettings.DeadlockTimeoutVariable] = "60000",
         };
         CoyoteSettings settings = CoyoteSettings.From(name => variables.GetValueOrDefault(name));
-        Assert.Equal(new CoyoteSettings(100000, 7, "Scope.None.trace"), settings);
+        Assert.Equal(new CoyoteSettings(100000, 7, "Scope.None.trace", 60000), settings);
     }
 
     [Theory]
@@ -31,6 +32,7 @@ public sealed class CoyoteSettingsTests
     [InlineData(CoyoteSettings.IterationsVariable, "0")]
     [InlineData(CoyoteSettings.IterationsVariable, "-5")]
     [InlineData(CoyoteSettings.SeedVariable, "0x10")]
+    [InlineData(CoyoteSettings.DeadlockTimeoutVariable, "10")]
     public void A_malformed_value_is_refused_with_the_variable_named(string variable, string value)
     {
         var error = Assert.Throws<InvalidOperationException>(() => CoyoteSettings.From(name => name == variable ? value : null));

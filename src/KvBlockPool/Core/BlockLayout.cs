@@ -94,7 +94,9 @@ internal readonly record struct BlockLayout(
 
         if (perSlab == 0)
         {
-            perSlab = (int)Math.Clamp(BlockPoolOptions.DefaultSlabBytes / stride, 1, capacity);
+            // A power of two, so a block's address needs a shift, not a division (NativeSlabs.BlockAddress).
+            long fit = Math.Max(1, BlockPoolOptions.DefaultSlabBytes / stride);
+            perSlab = (int)Math.Min(1L << BitOperations.Log2((ulong)fit), capacity);
         }
 
         perSlab = Math.Min(perSlab, capacity);

@@ -47,7 +47,7 @@ internal sealed class BlockTable : IDisposable
 
         Spec = spec;
         Slabs = slabs;
-        Addressing = new KvBlockAddressing(slabs.SlabBases, slabs.Layout.BlocksPerSlab, slabs.Layout.Stride, spec.BytesPerHalf, capacity);
+        Addressing = new KvBlockAddressing(slabs.SlabBases, slabs.Layout.BlocksPerSlab, slabs.Layout.Stride, spec.BytesPerHalf, capacity, NativeSlabs.AddressShift(slabs.Layout));
         Stamp = NextStamp();
         _generation = generation;
         _owner = owner;

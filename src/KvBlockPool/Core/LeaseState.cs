@@ -24,6 +24,19 @@ internal sealed class LeaseState
 
     public BlockTable Table { get; set; } = null!;
 
+    // What every accessor reads, copied out of the table and the pool so that a span costs as few dependent loads as
+    // possible (measured: a lease resolved 4,096 spans in 10 us with these read through the table, see LeaseReadBenchmarks).
+
+    /// <summary>The pool's closed flag.</summary>
+    public AccessGuard Guard { get; set; } = null!;
+
+    /// <summary>The table's slabs.</summary>
+    public NativeSlabs Slabs { get; set; } = null!;
+
+    public int BytesPerHalf { get; set; }
+
+    public KvElementType ElementType { get; set; }
+
     public AgentId Agent { get; set; }
 
     /// <summary>Whether the lease pinned its agent (an empty lease, of an agent holding nothing, pins nothing).</summary>
@@ -48,6 +61,8 @@ internal sealed class LeaseState
         Array.Fill(Ids, []);
         Array.Clear(Counts);
         Table = null!;
+        Slabs = null!;
+        Guard = null!;
         Agent = default;
         Pinned = false;
         Stamp++;

@@ -21,6 +21,8 @@ internal sealed unsafe class NativeSlabs : IDisposable
     private readonly nint[] _slabs;
     private readonly NativeMemoryOrigin[] _origins;
     private readonly int _blocksPerSlab;
+    private readonly int _slabShift; // -1: divide by _blocksPerSlab
+    private readonly int _indexMask;
     private readonly nint _stride;
     private long _untouchedBytes;
     private int _freed;
@@ -32,6 +34,7 @@ internal sealed unsafe class NativeSlabs : IDisposable
         _slabs = slabs;
         _origins = origins;
         _blocksPerSlab = layout.BlocksPerSlab;
+        (_slabShift, _indexMask) = AddressShift(layout);
         _stride = (nint)layout.Stride;
     }
 
@@ -119,9 +122,24 @@ internal sealed unsafe class NativeSlabs : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* BlockAddress(int id)
     {
+        int shift = _slabShift;
+        if (shift >= 0)
+        {
+            return (byte*)_slabs[id >> shift] + ((id & _indexMask) * _stride);
+        }
+
         (int slab, int index) = Math.DivRem(id, _blocksPerSlab);
         return (byte*)_slabs[slab] + (index * _stride);
     }
+
+    /// <summary>
+    /// How a block id splits into slab and index without a division, which costs more than the rest of a lease's
+    /// span lookup: one slab (every id is an index), or a power-of-two count of blocks per slab (the default).
+    /// </summary>
+    internal static (int Shift, int Mask) AddressShift(BlockLayout layout) =>
+        layout.SlabCount == 1 ? (31, int.MaxValue)
+        : System.Numerics.BitOperations.IsPow2(layout.BlocksPerSlab) ? (System.Numerics.BitOperations.Log2((uint)layout.BlocksPerSlab), layout.BlocksPerSlab - 1)
+        : (-1, 0);
 
     public Span<byte> Guard(int id) => new(BlockAddress(id) + Layout.BytesPerBlock, Layout.GuardBytes);
 

@@ -8,7 +8,14 @@ namespace KvBlockPool.SystematicTests.Harness;
 /// <param name="Iterations">Schedules explored per scenario.</param>
 /// <param name="Seed">The seed of Coyote's scheduling choices; fixed, so that every run explores the same schedules.</param>
 /// <param name="ReplayFile">A trace written by a failed run, to replay instead of exploring; null to explore.</param>
-internal sealed record CoyoteSettings(uint Iterations, uint Seed, string? ReplayFile)
+/// <param name="DeadlockTimeoutMs">
+/// How long Coyote's deadlock monitor waits for a schedule to make progress before it reports a potential deadlock.
+/// Coyote's default, 1 s, is right for CI; a deep run sets more, because a schedule starved of CPU (the run shares
+/// its cores) or stopped by a blocking collection of a heap grown to gigabytes over 100,000 iterations makes no
+/// progress for a second without any deadlock: four such reports in the first deep run, none of which replayed.
+/// A real deadlock is still reported, later.
+/// </param>
+internal sealed record CoyoteSettings(uint Iterations, uint Seed, string? ReplayFile, uint DeadlockTimeoutMs = CoyoteSettings.DefaultDeadlockTimeoutMs)
 {
     /// <summary>Schedules per scenario; the CI default is <see cref="DefaultIterations"/>.</summary>
     public const string IterationsVariable = "KVBLOCKPOOL_COYOTE_ITERATIONS";
@@ -18,6 +25,12 @@ internal sealed record CoyoteSettings(uint Iterations, uint Seed, string? Replay
 
     /// <summary>Path of a <c>.trace</c> file to replay; only the scenario named by the file's name replays it.</summary>
     public const string ReplayVariable = "KVBLOCKPOOL_COYOTE_REPLAY";
+
+    /// <summary>The deadlock monitor's timeout in milliseconds; the default is <see cref="DefaultDeadlockTimeoutMs"/>.</summary>
+    public const string DeadlockTimeoutVariable = "KVBLOCKPOOL_COYOTE_DEADLOCK_TIMEOUT_MS";
+
+    /// <summary>Coyote's own default.</summary>
+    public const uint DefaultDeadlockTimeoutMs = 1000;
 
     public const uint DefaultIterations = 1000;
 
@@ -29,7 +42,8 @@ internal sealed record CoyoteSettings(uint Iterations, uint Seed, string? Replay
     public static CoyoteSettings From(Func<string, string?> variables) => new(
         Read(variables, IterationsVariable, DefaultIterations, minimum: 1),
         Read(variables, SeedVariable, DefaultSeed, minimum: 0),
-        variables(ReplayVariable) is { Length: > 0 } path ? path : null);
+        variables(ReplayVariable) is { Length: > 0 } path ? path : null,
+        Read(variables, DeadlockTimeoutVariable, DefaultDeadlockTimeoutMs, minimum: 100));
 
     private static uint Read(Func<string, string?> variables, string variable, uint fallback, uint minimum)
     {

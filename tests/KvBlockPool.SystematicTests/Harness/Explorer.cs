@@ -15,11 +15,12 @@ internal static class Explorer
     /// Explores <paramref name="scenario"/> for <paramref name="iterations"/> schedules from <paramref name="seed"/>,
     /// or replays <paramref name="replayTrace"/> when one is given. Coyote stops at the first bug.
     /// </summary>
-    public static Exploration Run(string name, Func<Task> scenario, uint iterations, uint seed, string? replayTrace = null)
+    public static Exploration Run(string name, Func<Task> scenario, uint iterations, uint seed, string? replayTrace = null, uint deadlockTimeoutMs = CoyoteSettings.DefaultDeadlockTimeoutMs)
     {
         Configuration configuration = Configuration.Create()
             .WithTestingIterations(iterations)
             .WithRandomGeneratorSeed(seed)
+            .WithDeadlockTimeout(deadlockTimeoutMs)
             // A scheduling point before every field access of rewritten code: without it a race between a check
             // and an act inside one method (no lock or task boundary between them) can never be produced.
             .WithMemoryAccessRaceCheckingEnabled(true)
@@ -60,7 +61,9 @@ internal static class Explorer
             report.UncontrolledInvocations.ToArray(),
             replayTrace is not null);
         Directory.CreateDirectory(ResultsDirectory);
-        File.AppendAllText(Path.Combine(ResultsDirectory, "summary.txt"), $"{DateTime.UtcNow:u} {exploration.Summary}{Environment.NewLine}");
+        // The bug's first line too: a deep run's log must say what was found, not only that something was.
+        string found = bug is null ? string.Empty : $": {bug.Split('\n', 2)[0].Trim()}";
+        File.AppendAllText(Path.Combine(ResultsDirectory, "summary.txt"), $"{DateTime.UtcNow:u} {exploration.Summary}{found}{Environment.NewLine}");
         return exploration;
     }
 

@@ -15,7 +15,7 @@ public abstract class SystematicTest(ITestOutputHelper output)
     internal void AssertNoBugs(string name, Func<Task> scenario, uint iterationFactor = 1)
     {
         uint iterations = checked(_settings.Iterations * iterationFactor);
-        Exploration result = Explorer.Run(name, scenario, iterations, _settings.Seed, ReplayTraceFor(name));
+        Exploration result = Explorer.Run(name, scenario, iterations, _settings.Seed, ReplayTraceFor(name), _settings.DeadlockTimeoutMs);
         output.WriteLine(result.Summary);
         Assert.True(result.UncontrolledInvocations.Count == 0, "Coyote saw concurrency it cannot control; the results mean nothing until that is fixed.\n" + result.Describe());
         Assert.True(!result.FoundBug, "Coyote found a schedule that breaks the pool.\n" + result.Describe());
@@ -31,7 +31,7 @@ public abstract class SystematicTest(ITestOutputHelper output)
     /// </summary>
     internal void AssertFindsBug(string name, Func<Task> scenario, uint iterations)
     {
-        Exploration result = Explorer.Run(name, scenario, iterations, _settings.Seed);
+        Exploration result = Explorer.Run(name, scenario, iterations, _settings.Seed, deadlockTimeoutMs: _settings.DeadlockTimeoutMs);
         output.WriteLine(result.Summary);
         output.WriteLine(result.BugReport ?? "(no bug found)");
         Assert.True(result.UncontrolledInvocations.Count == 0, "Coyote saw concurrency it cannot control.\n" + result.Describe());

@@ -33,16 +33,19 @@ public sealed class LeaseTests
         }
     }
 
-    [Fact]
-    public unsafe void Spans_pointers_and_addressing_reach_the_same_bytes()
+    [Theory]
+    [InlineData(4, 3)] // a power of two: shift and mask
+    [InlineData(3, 4)] // any other count: a division
+    [InlineData(0, 1)] // the default: one slab for so small a pool
+    public unsafe void Spans_pointers_and_addressing_reach_the_same_bytes(int blocksPerSlab, int slabs)
     {
-        using BlockPool pool = TestPools.Create(capacity: 12, layers: 2, blocksPerSlab: 4);
+        using BlockPool pool = TestPools.Create(capacity: 12, layers: 2, blocksPerSlab: blocksPerSlab);
         pool.Allocate(Other, 0, 5); // the agent's blocks land in later slabs
         pool.AllocateAllLayers(Agent, 3);
         using KvCacheLease lease = pool.Lease(Agent);
         KvBlockAddressing addressing = lease.Addressing;
-        Assert.Equal(3, addressing.SlabBases.Length);
-        Assert.Equal((4, 128, 12), (addressing.BlocksPerSlab, addressing.BytesPerHalf, addressing.Capacity));
+        Assert.Equal(slabs, addressing.SlabBases.Length);
+        Assert.Equal((blocksPerSlab == 0 ? 12 : blocksPerSlab, 128, 12), (addressing.BlocksPerSlab, addressing.BytesPerHalf, addressing.Capacity));
         for (int layer = 0; layer < 2; layer++)
         {
             for (int index = 0; index < 3; index++)
