@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using KvBlockPool.Lifecycle;
+using Microsoft.Extensions.Options;
+
+namespace KvBlockPool.Samples.Host;
+
+/// <summary>
+/// Serves simulated agents from the host's pool for a while, then stops the host. Each worker keeps a batch of agents
+/// in flight as a decode loop does: admit an agent with its prompt (and write the prompt's keys and values), then step
+/// the batch one token at a time (<see cref="AgentCacheManager.AppendToken"/>, then the new token's vectors written
+/// through a <see cref="KvCacheLease"/>), and release an agent when it has decoded its tokens, after checking that its
+/// first and last tokens still hold what it wrote. An append the pool cannot serve preempts that agent; an admission
+/// it cannot serve waits for the batch to shrink.
+/// </summary>
+internal sealed partial class AgentSimulator(
+    AgentCacheManager manager,
+    SimulationTotals totals,
+    IOptions<SampleOptions> options,
+    IHostApplicationLifetime lifetime,
+    ILogger<AgentSimulator> logger) : BackgroundService
+{
+    private long _nextAgent;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        SampleOptions settings = options.Value;
+        BlockPool pool = manager.Pool;
+        Started(logger, settings.Workers, settings.AgentsPerWorker, pool.Name, pool.Spec, pool.Capacity, settings.DurationSeconds);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        run.CancelAfter(TimeSpan.FromSeconds(settings.DurationSeconds));
+        var clock = Stopwatch.StartNew();
+
+        Task[] workers = [.. Enumerable.Range(0, settings.Workers).Select(worker => Task.Factory.StartNew(
+            () => Serve(new Random(settings.Seed + worker), settings, run.Token),
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default))];
+        try
+        {
+            await Task.WhenAll(workers);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Failed(logger, ex);
+            Environment.ExitCode = 1;
+        }
+
+        double seconds = clock.Elapsed.TotalSeconds;
+        BlockPoolStatistics statistics = pool.GetStatistics();
+        Finished(
+            logger,
+            seconds,
+            totals.Admitted,
+            totals.Completed,
+            totals.Preempted,
+            totals.PrefillTokens,
+            totals.DecodedTokens,
+            totals.DecodedTokens / seconds,
+            totals.ExhaustionWaits,
+            statistics.HighWaterMark,
+            statistics.Capacity,
+            statistics.Allocated);
+        if (totals.Corrupt > 0 || statistics.Allocated != 0)
+        {
+            Broken(logger, totals.Corrupt, statistics.Allocated);
+            Environment.ExitCode = 1;
+        }
+
+        lifetime.StopApplication();
+    }
+
+    private void Serve(Random random, SampleOptions settings, CancellationToken stop)
+    {
+        var batch = new List<Agent>(settings.AgentsPerWorker);
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                while (batch.Count < settings.AgentsPerWorker && TryAdmit(random, settings) is { } admitted)
+                {
+                    batch.Add(admitted);
+                }
+
+                if (batch.Count == 0)
+                {
+                    totals.AddExhaustionWait();
+                    Thread.Sleep(1); // the other workers' agents hold every block; they finish or get preempted
+                    continue;
+                }
+
+                for (int i = batch.Count - 1; i >= 0; i--)
+                {
+                    if (!Step(batch[i]))
+                    {
+                        batch.RemoveAt(i);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (Agent agent in batch)
+            {
+                manager.Release(agent.Id); // still decoding when the run ended
+            }
+        }
+    }
+
+    private Agent? TryAdmit(Random random, SampleOptions settings)
+    {
+        var id = new AgentId(Interlocked.Increment(ref _nextAgent));
+        int prompt = random.Next(settings.MinPromptTokens, settings.MaxPromptTokens + 1);
+        if (!manager.TryAdmit(id, prompt))
+        {
+            return null;
+        }
+
+        var agent = new Agent(id, Stamp(id), random.Next(settings.MinDecodeTokens, settings.MaxDecodeTokens + 1));
+        using (KvCacheLease lease = manager.Lease(id))
+        {
+            for (int token = 0; token < prompt; token++)
+            {
+                Write(lease, token, agent.Stamp);
+            }
+        }
+
+        totals.AddAdmitted(prompt);
+        return agent;
+    }
+
+    /// <summary>Decodes one token of <paramref name="agent"/>; false once the agent is released (done or preempted).</summary>
+    private bool Step(Agent agent)
+    {
+        KvTokenSlot slot;
+        try
+        {
+            slot = manager.AppendToken(agent.Id);
+        }
+        catch (BlockPoolExhaustedException)
+        {
+            manager.Release(agent.Id); // preempted: a real host would requeue its request
+            totals.AddPreempted();
+            return false;
+        }
+
+        using (KvCacheLease lease = manager.Lease(agent.Id))
+        {
+            Write(lease, slot.Token, agent.Stamp);
+            totals.AddDecoded();
+            if (--agent.Remaining > 0)
+            {
+                return true;
+            }
+
+            if (!Holds(lease, 0, agent.Stamp) || !Holds(lease, slot.Token, agent.Stamp))
+            {
+                totals.AddCorrupt();
+                Corrupt(logger, agent.Id);
+            }
+        }
+
+        manager.Release(agent.Id);
+        totals.AddCompleted();
+        return false;
+    }
+
+    /// <summary>Writes a token's key and value vectors on every layer and head, as the model's forward pass would.</summary>
+    private static void Write(KvCacheLease lease, int token, byte stamp)
+    {
+        KvCacheSpec spec = lease.Spec;
+        for (int layer = 0; layer < spec.Layers; layer++)
+        {
+            for (int head = 0; head < spec.KvHeads; head++)
+            {
+                lease.GetKeyVector<byte>(layer, token, head).Fill(stamp);
+                lease.GetValueVector<byte>(layer, token, head).Fill((byte)~stamp);
+            }
+        }
+    }
+
+    private static bool Holds(KvCacheLease lease, int token, byte stamp)
+    {
+        KvCacheSpec spec = lease.Spec;
+        int last = spec.Layers - 1;
+        int head = spec.KvHeads - 1;
+        return !lease.GetKeyVector<byte>(0, token, 0).ContainsAnyExcept(stamp)
+            && !lease.GetValueVector<byte>(last, token, head).ContainsAnyExcept((byte)~stamp);
+    }
+
+    /// <summary>Each agent's bytes differ from its neighbours', so a block handed to two agents would show.</summary>
+    private static byte Stamp(AgentId id) => (byte)((id.Value % 254) + 1);
+
+    private sealed class Agent(AgentId id, byte stamp, int decodeTokens)
+    {
+        public AgentId Id { get; } = id;
+
+        public byte Stamp { get; } = stamp;
+
+        public int Remaining { get; set; } = decodeTokens;
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Serving agents: {Workers} workers x {Batch} agents in flight on pool '{Pool}' ({Spec}, {Capacity} blocks) for {Seconds} s.")]
+    private static partial void Started(ILogger logger, int workers, int batch, string pool, KvCacheSpec spec, int capacity, double seconds);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Done after {Seconds:F1} s: {Admitted} agents admitted, {Completed} completed, {Preempted} preempted; {PrefillTokens} prompt tokens written, {DecodedTokens} tokens decoded ({TokensPerSecond:F0}/s); {Waits} waits for blocks; peak {Peak}/{Capacity} blocks; {Allocated} still allocated.")]
+    private static partial void Finished(ILogger logger, double seconds, long admitted, long completed, long preempted, long prefillTokens, long decodedTokens, double tokensPerSecond, long waits, int peak, int capacity, int allocated);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Agent {Agent} did not read back what it wrote.")]
+    private static partial void Corrupt(ILogger logger, AgentId agent);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "The run broke an invariant: {Corrupt} agents read back other bytes, {Allocated} blocks still allocated after every agent was released.")]
+    private static partial void Broken(ILogger logger, long corrupt, int allocated);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Critical, Message = "A worker failed.")]
+    private static partial void Failed(ILogger logger, Exception exception);
+}
