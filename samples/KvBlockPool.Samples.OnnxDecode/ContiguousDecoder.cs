@@ -166,13 +166,7 @@ public sealed unsafe class ContiguousDecoder : IDisposable
             throw new ArgumentOutOfRangeException(nameof(tokens), count, $"Cannot run {count} token(s) after {past}: at most {_ids.Length} at once and {_model.ContextLength} in all.");
         }
 
-        Span<int> ids = _ids.Span;
-        Span<int> positions = _positions.Span;
-        for (int i = 0; i < count; i++)
-        {
-            ids[i] = tokens[i];
-            positions[i] = past + i;
-        }
+        OrtTensors.WriteTokens(tokens, past, _ids, _positions);
 
         _tokenShape[1] = count;
         _maskShape[1] = past + count;

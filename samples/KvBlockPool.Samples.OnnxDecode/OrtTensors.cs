@@ -26,4 +26,16 @@ internal static unsafe class OrtTensors
             : throw new NotSupportedException(typeof(T).Name);
         return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, (nint)buffer.Pointer, buffer.BytesOf((int)elements));
     }
+
+    /// <summary>Writes a run's token ids and their positions (from <paramref name="past"/> on) into the model's input buffers.</summary>
+    public static void WriteTokens(ReadOnlySpan<int> tokens, int past, NativeBuffer<int> ids, NativeBuffer<int> positions)
+    {
+        Span<int> idSpan = ids.Span;
+        Span<int> positionSpan = positions.Span;
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            idSpan[i] = tokens[i];
+            positionSpan[i] = past + i;
+        }
+    }
 }

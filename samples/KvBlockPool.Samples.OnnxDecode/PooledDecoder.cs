@@ -279,13 +279,7 @@ public sealed unsafe class PooledDecoder : IDisposable
     {
         int count = tokens.Length;
         int total = past + count;
-        Span<int> ids = _ids.Span;
-        Span<int> positions = _positions.Span;
-        for (int i = 0; i < count; i++)
-        {
-            ids[i] = tokens[i];
-            positions[i] = past + i;
-        }
+        OrtTensors.WriteTokens(tokens, past, _ids, _positions);
 
         _tokenShape[1] = count;
         _maskShape[1] = total;
