@@ -136,6 +136,9 @@ public sealed partial class BlockPool
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blocksPerLayer);
         StackTrace? stack = _scrubber.CaptureAllocationStack();
         int requested, available, capacity;
+    Start:
+        KvBlock[]? victims = null;
+        int victimCount = 0;
         lock (_gate)
         {
             _guard.ThrowIfClosed();
@@ -162,6 +165,18 @@ public sealed partial class BlockPool
 
             requested = destination.Length;
             available = table.FreeCount;
+            if (available < requested && table.Chunks is { EvictableBlocks: > 0 } chunks && available + chunks.EvictableBlocks >= requested)
+            {
+                // The free blocks fall short and unreferenced cached chunks cover the rest: evict them first.
+                chunks.ClearGuards();
+                if (EvictUnderGate(table, chunks, requested - available, ref victims, out victimCount))
+                {
+                    goto Scrub;
+                }
+
+                available = table.FreeCount;
+            }
+
             if (available >= requested)
             {
                 _scrubber.BeforeHandout(table, requested);
@@ -187,11 +202,18 @@ public sealed partial class BlockPool
             }
             else
             {
+                available = table.AvailableCount;
                 capacity = table.Capacity;
             }
         }
 
         return Completed(requested, available, capacity, throwOnExhaustion);
+
+    Scrub:
+        // The evicted blocks are cleared outside the gate, then the allocation starts over: another thread may have
+        // taken them meanwhile, and the retry sees that.
+        ScrubVictims(victims!, victimCount);
+        goto Start;
     }
 
     /// <summary>Finds the agent's record, or rents an unregistered one (so a failure before registration leaves no trace). Caller holds the gate.</summary>
@@ -228,7 +250,7 @@ public sealed partial class BlockPool
                 ValidateLayer(layers.Layer, _table);
             }
 
-            available = _table.FreeCount;
+            available = _table.AvailableCount;
             capacity = _table.Capacity;
         }
 

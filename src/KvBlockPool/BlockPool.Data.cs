@@ -13,6 +13,7 @@ public sealed partial class BlockPool
     /// <param name="block">A live handle.</param>
     /// <returns>The block's native memory.</returns>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     /// <remarks>The span is valid until the block is freed or the pool disposed; the pool cannot police it after that.</remarks>
     public unsafe Span<byte> GetBlockSpan(KvBlock block)
@@ -25,6 +26,7 @@ public sealed partial class BlockPool
     /// <param name="block">A live handle.</param>
     /// <returns>The K tensor's native memory.</returns>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public unsafe Span<byte> GetKeySpan(KvBlock block)
     {
@@ -36,6 +38,7 @@ public sealed partial class BlockPool
     /// <param name="block">A live handle.</param>
     /// <returns>The V tensor's native memory.</returns>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public unsafe Span<byte> GetValueSpan(KvBlock block)
     {
@@ -49,6 +52,7 @@ public sealed partial class BlockPool
     /// <returns>The block's native memory.</returns>
     /// <exception cref="ElementTypeMismatchException"><typeparamref name="T"/> does not fit the spec's element type.</exception>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     /// <remarks>One trip through the gate per call: to read many blocks, take a <see cref="Lease(AgentId)"/>.</remarks>
     public unsafe Span<T> GetBlockSpan<T>(KvBlock block)
@@ -64,6 +68,7 @@ public sealed partial class BlockPool
     /// <returns>The K tensor's native memory.</returns>
     /// <exception cref="ElementTypeMismatchException"><typeparamref name="T"/> does not fit the spec's element type.</exception>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public unsafe Span<T> GetKeySpan<T>(KvBlock block)
         where T : unmanaged
@@ -78,6 +83,7 @@ public sealed partial class BlockPool
     /// <returns>The V tensor's native memory.</returns>
     /// <exception cref="ElementTypeMismatchException"><typeparamref name="T"/> does not fit the spec's element type.</exception>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public unsafe Span<T> GetValueSpan<T>(KvBlock block)
         where T : unmanaged
@@ -90,6 +96,7 @@ public sealed partial class BlockPool
     /// <param name="block">A live handle.</param>
     /// <returns>A pointer to <see cref="KvCacheSpec.BytesPerBlock"/> bytes: K half, then V half.</returns>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public unsafe byte* GetPointer(KvBlock block) => Resolve(block, out _, out _);
 
@@ -99,12 +106,13 @@ public sealed partial class BlockPool
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside the block.</exception>
     /// <exception cref="InvalidBlockHandleException">The handle is foreign, stale or freed.</exception>
+    /// <exception cref="SharedBlockException">The block belongs to a cached prefix chunk (read-only); read it through a lease or a view.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     internal unsafe BlockAccess BeginDataAccess(KvBlock block, int offset, int length)
     {
         lock (_gate)
         {
-            byte* address = ResolveUnderGate(block, out int bytesPerBlock, out _);
+            byte* address = ResolveUnderGate(block, write: false, out int bytesPerBlock, out _);
             if ((uint)offset > (uint)bytesPerBlock || (uint)length > (uint)(bytesPerBlock - offset))
             {
                 throw new ArgumentOutOfRangeException(
@@ -129,7 +137,7 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            byte* start = ResolveUnderGate(blocks[0], out int bytesPerBlock, out _);
+            byte* start = ResolveUnderGate(blocks[0], write: false, out int bytesPerBlock, out _);
             int count = 1;
             while (count < blocks.Length && (long)(count + 1) * bytesPerBlock <= maxBytes)
             {
@@ -153,7 +161,7 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            return ResolveUnderGate(block, out bytesPerBlock, out bytesPerHalf);
+            return ResolveUnderGate(block, write: true, out bytesPerBlock, out bytesPerHalf);
         }
     }
 
@@ -163,13 +171,14 @@ public sealed partial class BlockPool
     {
         lock (_gate)
         {
-            byte* address = ResolveUnderGate(block, out bytesPerBlock, out bytesPerHalf);
+            byte* address = ResolveUnderGate(block, write: true, out bytesPerBlock, out bytesPerHalf);
             ElementTypes.ThrowIfMismatch<T>(_table.Spec.ElementType);
             return address;
         }
     }
 
-    private unsafe byte* ResolveUnderGate(KvBlock block, out int bytesPerBlock, out int bytesPerHalf)
+    /// <summary>Validates a handle under the gate and returns its block's address; <paramref name="write"/> refuses a shared (cached) block.</summary>
+    private unsafe byte* ResolveUnderGate(KvBlock block, bool write, out int bytesPerBlock, out int bytesPerHalf)
     {
         _guard.ThrowIfClosed();
         BlockTable table = _table;
@@ -177,6 +186,11 @@ public sealed partial class BlockPool
         if (refusal is not null)
         {
             throw refusal;
+        }
+
+        if (write && table.CacheSlot >= 0 && table.IsCached(block.Id))
+        {
+            throw new SharedBlockException(block, $"{block} belongs to a cached prefix chunk, shared read-only by every agent that references it: it cannot be written. Read it through a KvCacheLease or a view.");
         }
 
         bytesPerBlock = table.Spec.BytesPerBlock;

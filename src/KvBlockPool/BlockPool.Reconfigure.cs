@@ -29,9 +29,11 @@ public sealed partial class BlockPool
         {
             _guard.ThrowIfClosed();
             BlockTable old = _table;
-            if (old.Allocated != 0 || _owners.OpenScopes != 0)
+            // Unreferenced cached chunks do not make a pool busy: they go with the old configuration.
+            int inUse = old.Allocated - (old.Chunks?.EvictableBlocks ?? 0);
+            if (inUse != 0 || _owners.OpenScopes != 0)
             {
-                throw InUse(old.Allocated);
+                throw InUse(inUse);
             }
 
             if (_leases.Open != 0)

@@ -210,7 +210,12 @@ public sealed partial class BlockPool
     {
         BlockTable table = _table;
         int count = record.BlockCount;
-        bool deferred = _scrubber.ScrubsOnFree && count > 0;
+        if (record.SharedBlocks > 0)
+        {
+            DropReferences(record, table); // what is left in the lists is the agent's own, to free
+        }
+
+        bool deferred = _scrubber.ScrubsOnFree && record.BlockCount > 0;
         for (int layer = 0; layer < record.LayerCount; layer++)
         {
             foreach (int id in record.BlocksOn(layer))
@@ -331,6 +336,11 @@ public sealed partial class BlockPool
 
         if (record is null || table.SlotOf(owner) != record.Slot)
         {
+            if (table.IsCached(block.Id))
+            {
+                return new SharedBlockException(block, $"{block} belongs to a cached prefix chunk, shared read-only by the agents that reference it: no agent frees it. Release or truncate the agent to drop its reference. Nothing was freed.");
+            }
+
             return HandleErrors.NotOwned(block, agent, owner, table, _owners, "Nothing was freed.");
         }
 

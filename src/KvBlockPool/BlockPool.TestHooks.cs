@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using KvBlockPool.Core;
+using KvBlockPool.Prefix;
 
 namespace KvBlockPool;
 
@@ -104,12 +105,25 @@ public sealed partial class BlockPool
             }
 
             BlockTable table = _table;
-            var seen = new byte[table.Capacity]; // 0 unseen, 1 free stack, 2 owner list
+            var seen = new byte[table.Capacity]; // 0 unseen, 1 free stack, 2 owner list, 3 cached chunk
             int held = 0;
-            string? violation = table.FindFreeStackViolation(seen) ?? _owners.FindViolation() ?? FindListViolation(table, seen, ref held);
+            int[] listed = table.Chunks is { } chunkTable ? new int[table.Capacity / table.Layers] : [];
+            string? violation = table.FindFreeStackViolation(seen) ?? _owners.FindViolation() ?? FindListViolation(table, seen, listed, ref held);
             if (violation is not null)
             {
                 return violation;
+            }
+
+            int cached = 0;
+            if (table.Chunks is { } chunks)
+            {
+                violation = chunks.FindViolation(listed) ?? chunks.FindBlockMapViolation() ?? FindChunkBlockViolation(table, chunks, seen);
+                if (violation is not null)
+                {
+                    return violation;
+                }
+
+                cached = chunks.CachedBlocks;
             }
 
             violation = table.CountInTransit(seen, out int inTransit);
@@ -123,12 +137,12 @@ public sealed partial class BlockPool
                 return $"{inTransit} blocks are in transit but no free is in progress";
             }
 
-            if (table.FreeCount + held + inTransit != table.Capacity)
+            if (table.FreeCount + held + inTransit + cached != table.Capacity)
             {
-                return $"available {table.FreeCount} + held {held} + in transit {inTransit} != capacity {table.Capacity}";
+                return $"free {table.FreeCount} + held {held} + in transit {inTransit} + cached {cached} != capacity {table.Capacity}";
             }
 
-            return _counts.FindViolation(table.Capacity, table.FreeCount) ?? FindLeaseViolation();
+            return _counts.FindViolation(table.Capacity, table.AvailableCount) ?? FindLeaseViolation();
         }
     }
 
@@ -145,6 +159,7 @@ public sealed partial class BlockPool
             var text = new StringBuilder();
             text.Append(CultureInfo.InvariantCulture, $"disposed={_guard.IsClosed};hwm={_counts.HighWater};scopes={_owners.OpenScopes};leases={_leases.Open};pins={_guard.DescribePins()};");
             _table.Describe(text);
+            _table.Chunks?.Describe(text);
             foreach (KeyValuePair<AgentId, OwnerRecord> pair in _owners.Agents.OrderBy(p => p.Key.Value))
             {
                 text.Append(pair.Key).Append('{');
@@ -176,7 +191,7 @@ public sealed partial class BlockPool
     }
 
     /// <summary>Every owner's lists: each block listed once, agreeing with its owner word and generation, counted right.</summary>
-    private string? FindListViolation(BlockTable table, byte[] seen, ref int held)
+    private string? FindListViolation(BlockTable table, byte[] seen, int[] listed, ref int held)
     {
         for (int slot = 0; slot < _owners.SlotHigh; slot++)
         {
@@ -186,11 +201,37 @@ public sealed partial class BlockPool
                 continue;
             }
 
-            int count = 0;
+            int count = 0, shared = 0;
             for (int layer = 0; layer < record.LayerCount; layer++)
             {
-                foreach (int id in record.BlocksOn(layer))
+                ReadOnlySpan<int> ids = record.BlocksOn(layer);
+                for (int index = 0; index < ids.Length; index++)
                 {
+                    int id = ids[index];
+                    if (table.Chunks is { } chunks && table.IsCached(id))
+                    {
+                        // A shared block: listed by every agent that references its chunk, at the same index on every layer.
+                        string? wrong = table.CheckCached(id, layer, seen);
+                        int chunk = chunks.ChunkOf(id);
+                        if (wrong is null && (record.IsScope || chunk < 0 || chunks.BlocksOf(chunk)[layer] != id || (layer > 0 && chunks.ChunkOf(record.BlocksOn(0)[index]) != chunk)))
+                        {
+                            wrong = $"{record.Agent} lists cached block {id} on layer {layer} at index {index} out of its chunk's place";
+                        }
+
+                        if (wrong is not null)
+                        {
+                            return wrong;
+                        }
+
+                        if (layer == 0)
+                        {
+                            listed[chunk]++;
+                        }
+
+                        shared++;
+                        continue;
+                    }
+
                     if (seen[id] != 0)
                     {
                         return $"block {id} is in two places (second: {record.Agent} layer {layer})";
@@ -206,12 +247,39 @@ public sealed partial class BlockPool
                 }
             }
 
-            if (count != record.BlockCount)
+            if (count + shared != record.BlockCount || shared != record.SharedBlocks)
             {
-                return $"{record.Agent} counts {record.BlockCount} blocks but lists {count}";
+                return $"{record.Agent} counts {record.BlockCount} blocks ({record.SharedBlocks} shared) but lists {count + shared} ({shared} shared)";
             }
 
             held += count;
+        }
+
+        return null;
+    }
+
+    /// <summary>Every block of every cached chunk is the cache's, on its layer, and in no other place; marks the unlisted (evictable) ones seen.</summary>
+    private static string? FindChunkBlockViolation(BlockTable table, ChunkTable chunks, byte[] seen)
+    {
+        for (int id = 0; id < table.Capacity; id++)
+        {
+            int chunk = chunks.ChunkOf(id);
+            if (chunk < 0)
+            {
+                if (table.IsCached(id))
+                {
+                    return $"block {id} is owned by the cache but belongs to no chunk";
+                }
+
+                continue;
+            }
+
+            int layer = chunks.BlocksOf(chunk).IndexOf(id);
+            string? wrong = table.CheckCached(id, layer, seen);
+            if (wrong is not null)
+            {
+                return wrong;
+            }
         }
 
         return null;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using KvBlockPool.Core;
 using KvBlockPool.Observability;
+using KvBlockPool.Prefix;
 using KvBlockPool.Scrubbing;
 
 namespace KvBlockPool;
@@ -36,6 +37,7 @@ public sealed partial class BlockPool : IDisposable
     private readonly OwnerTable _owners;
     private readonly AccessGuard _guard;
     private readonly LeaseBook _leases = new();
+    private readonly PrefixCounters _prefixCounters = new();
 
     /// <summary>The current configuration; <see cref="Reconfigure"/> swaps it (with the scrubber sized for it) as one step under the gate.</summary>
     private BlockTable _table;
@@ -68,6 +70,11 @@ public sealed partial class BlockPool : IDisposable
             throw new ArgumentException($"BlockPoolOptions.ClearMode {options.ClearMode} is not defined. Use ZeroOnFree or None.", nameof(options));
         }
 
+        if (options.PrefixCache is { } prefixOptions)
+        {
+            ChunkKeyHasher.Validate(prefixOptions);
+        }
+
         bool diagnostics = options.ResolveDiagnostics();
         BlockLayout layout = BlockLayout.Resolve(options, spec, diagnostics);
         Name = string.IsNullOrWhiteSpace(options.Name) ? "default" : options.Name;
@@ -82,11 +89,12 @@ public sealed partial class BlockPool : IDisposable
         _owners = new OwnerTable(_counts);
         _guard = new AccessGuard(_gate);
         _scrubber = BlockScrubber.Create(options.ClearMode, diagnostics, layout.Capacity, _log);
+        PrefixCache = options.PrefixCache is { } prefix ? new KvPrefixCache(this, new ChunkKeyHasher(prefix, spec)) : null;
         _table = CreateTable(spec, layout, _scrubber);
         try
         {
             _counts.NativeBytes = layout.TotalBytes;
-            _counts.Publish(_table.Capacity, _table.FreeCount);
+            _counts.Publish(_table.Capacity, _table.AvailableCount);
             _metrics = new BlockPoolMetrics(this, options.MeterFactory, Name);
         }
         catch
@@ -116,6 +124,12 @@ public sealed partial class BlockPool : IDisposable
 
     /// <summary>Whether <see cref="Dispose"/> has been called.</summary>
     public bool IsDisposed => _guard.IsClosed;
+
+    /// <summary>
+    /// The prefix cache, or <see langword="null"/> when <see cref="BlockPoolOptions.PrefixCache"/> was not set. Blocks
+    /// of cached chunks no agent references count as available (an allocation evicts them when it must).
+    /// </summary>
+    public KvPrefixCache? PrefixCache { get; }
 
     /// <summary>What was still allocated when the pool was disposed, or <see langword="null"/> if it was not disposed or nothing was outstanding.</summary>
     public BlockLeakReport? LeakReport { get; private set; }
@@ -168,7 +182,7 @@ public sealed partial class BlockPool : IDisposable
         NativeSlabs slabs = NativeSlabs.Allocate(layout, _allocator, scrubber.SlabFill, DiagnosticScrubber.GuardByte);
         try
         {
-            return new BlockTable(spec, slabs);
+            return new BlockTable(spec, slabs, prefixCache: PrefixCache is not null);
         }
         catch
         {
@@ -188,7 +202,7 @@ public sealed partial class BlockPool : IDisposable
 
     /// <summary>Publishes the counts of the current table. Call under the gate after every change to the free stack.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PublishCounts(BlockTable table) => _counts.Publish(table.Capacity, table.FreeCount);
+    private void PublishCounts(BlockTable table) => _counts.Publish(table.Capacity, table.AvailableCount);
 
     /// <summary>Refuses a new owner (agent or scope) when every owner slot is taken; call before anything changes.</summary>
     private void ThrowIfOwnerTableFull(BlockTable table)

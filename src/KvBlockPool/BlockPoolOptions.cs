@@ -73,6 +73,13 @@ public sealed class BlockPoolOptions
     public bool AllowOvercommit { get; set; }
 
     /// <summary>Test seam: the available bytes to check against instead of the machine's figures.</summary>
+    /// <summary>
+    /// Turns on the prefix cache (see <see cref="BlockPool.PrefixCache"/>): full blocks published under content keys,
+    /// shared read-only by every agent whose prompt starts with the same tokens, and kept, evictable in least
+    /// recently used order, after their last agent is released. <see langword="null"/> (the default): off.
+    /// </summary>
+    public Prefix.KvPrefixCacheOptions? PrefixCache { get; set; }
+
     internal long? AvailableMemoryOverride { get; set; }
 
     internal bool ResolveDiagnostics()

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using KvBlockPool.Prefix;
 
 namespace KvBlockPool.Core;
 
@@ -31,7 +32,10 @@ internal sealed class BlockTable : IDisposable
     private int _freeCount;
 
     /// <summary>Builds the state of a configuration whose slabs exist; takes ownership of <paramref name="slabs"/>.</summary>
-    public BlockTable(KvCacheSpec spec, NativeSlabs slabs)
+    /// <param name="spec">The configuration's spec.</param>
+    /// <param name="slabs">Its slabs.</param>
+    /// <param name="prefixCache">Whether the prefix cache is on: the table then keeps a chunk table and reserves the last owner slot for it.</param>
+    public BlockTable(KvCacheSpec spec, NativeSlabs slabs, bool prefixCache = false)
     {
         int capacity = slabs.Layout.Capacity;
         var generation = new uint[capacity];
@@ -54,7 +58,30 @@ internal sealed class BlockTable : IDisposable
         _freeStack = freeStack;
         _freeCount = capacity;
         (_layerBits, OwnerSlotLimit) = OwnerWordShape(spec.Layers);
+        CacheSlot = -1;
+        if (prefixCache)
+        {
+            // The cache owns its chunks' blocks under the last slot an owner word can name; no record gets it.
+            CacheSlot = --OwnerSlotLimit;
+            Chunks = new ChunkTable(capacity, spec.Layers);
+        }
     }
+
+    /// <summary>The prefix cache's chunks, or null when the cache is off.</summary>
+    public ChunkTable? Chunks { get; }
+
+    /// <summary>The owner slot of cached chunks' blocks; -1 when the cache is off.</summary>
+    public int CacheSlot { get; }
+
+    /// <summary>Blocks an allocation can have: free, or held by unreferenced (evictable) chunks.</summary>
+    public int AvailableCount => _freeCount + (Chunks?.EvictableBlocks ?? 0);
+
+    /// <summary>Whether block <paramref name="id"/> belongs to a cached chunk (read-only, shared by reference).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsCached(int id) => _owner[id] >= 0 && SlotOf(_owner[id]) == CacheSlot;
+
+    /// <summary>Hands an agent's block to the cache (it becomes part of a chunk); its generation stays, so the agent's handle still reads it.</summary>
+    public void Share(int id, int layer) => _owner[id] = OwnerWord(CacheSlot, layer);
 
     public KvCacheSpec Spec { get; }
 
@@ -207,6 +234,18 @@ internal sealed class BlockTable : IDisposable
 
     /// <summary>Checks that a block listed by the owner in <paramref name="slot"/> for <paramref name="layer"/> agrees with its state.</summary>
     public bool IsHeldBy(int id, int slot, int layer) => _owner[id] == OwnerWord(slot, layer) && (_generation[id] & 1) == 1;
+
+    /// <summary>Checks that a cached chunk's block is the cache's for <paramref name="layer"/> and allocated; records it in <paramref name="seen"/> (3 = cached).</summary>
+    public string? CheckCached(int id, int layer, byte[] seen)
+    {
+        if (seen[id] is not 0 and not 3)
+        {
+            return $"cached block {id} is also free or held by an agent";
+        }
+
+        seen[id] = 3;
+        return IsHeldBy(id, CacheSlot, layer) ? null : $"cached block {id} has owner {_owner[id]} and generation {_generation[id]}";
+    }
 
     /// <summary>Blocks that are on no list and not free: they must be in transit inside a free. Null when every such block is <see cref="Releasing"/>.</summary>
     public string? CountInTransit(byte[] seen, out int inTransit)

@@ -35,6 +35,12 @@ internal sealed class OwnerRecord
 
     public int BlockCount { get; set; }
 
+    /// <summary>How many of the listed blocks belong to cached chunks (shared, referenced once per chunk); the rest are the owner's own.</summary>
+    public int SharedBlocks { get; set; }
+
+    /// <summary>The agent's eviction priority: its chunks, once unreferenced, are evicted before those of higher priorities.</summary>
+    public int Priority { get; set; }
+
     /// <summary>
     /// Diagnostics mode only: the most recent allocation stack captured for this owner, which its blocks allocated
     /// by calls that were not sampled are reported with (see <c>DiagnosticScrubber</c>).
@@ -149,6 +155,30 @@ internal sealed class OwnerRecord
         BlockCount--;
     }
 
+    /// <summary>Drops every cached block from the lists (their references were released), keeping the order of the rest.</summary>
+    public void RemoveShared(BlockTable table)
+    {
+        for (int layer = 0; layer < Layers.Length; layer++)
+        {
+            ref BlockList list = ref Layers[layer];
+            int write = 0;
+            int[] items = list.Items;
+            for (int read = 0; read < list.Count; read++)
+            {
+                int id = items[read];
+                if (!table.IsCached(id))
+                {
+                    items[write++] = id;
+                }
+            }
+
+            list.Count = write;
+        }
+
+        BlockCount -= SharedBlocks;
+        SharedBlocks = 0;
+    }
+
     private static void Compact(ref BlockList list, BlockTable table)
     {
         int write = 0;
@@ -175,6 +205,8 @@ internal sealed class OwnerRecord
 
         Array.Clear(LayerMarks);
         BlockCount = 0;
+        SharedBlocks = 0;
+        Priority = 0;
         LastAllocationStack = null;
         IsScope = false;
         Slot = -1;

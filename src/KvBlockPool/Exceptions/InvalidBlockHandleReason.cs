@@ -14,4 +14,7 @@ public enum InvalidBlockHandleReason
 
     /// <summary>The block is held, but by another agent, another layer, or an uncommitted allocation scope.</summary>
     NotOwned = 3,
+
+    /// <summary>The block belongs to a cached prefix chunk, shared read-only (<see cref="SharedBlockException"/>).</summary>
+    Shared = 4,
 }

@@ -28,6 +28,9 @@ internal sealed class AgentCache
 
     public AgentId Agent { get; set; }
 
+    /// <summary>The agent's token ids and chunk keys, when it was admitted with its prompt's tokens.</summary>
+    public PrefixTrack Prefix { get; } = new();
+
     /// <summary>Whether the record describes an admitted agent; false while an admission is in progress and after release.</summary>
     public bool IsAdmitted { get; set; }
 
@@ -145,6 +148,7 @@ internal sealed class AgentCache
         }
 
         Agent = default;
+        Prefix.Reset();
         IsAdmitted = false;
         Tokens = 0;
         BlocksPerLayer = 0;

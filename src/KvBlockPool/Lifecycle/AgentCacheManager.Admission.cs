@@ -8,7 +8,7 @@ public sealed partial class AgentCacheManager
     /// <summary>
     /// Admits <paramref name="agent"/> with a prompt of <paramref name="promptTokens"/> tokens: enough blocks for
     /// the prompt on every layer, allocated in one atomic step (every layer or none). With 0 tokens the agent is
-    /// admitted holding no blocks, and its first <see cref="Append"/> or <see cref="AppendToken"/> allocates them.
+    /// admitted holding no blocks, and its first <see cref="Append"/> or <see cref="AppendToken(AgentId)"/> allocates them.
     /// The new blocks are the agent's block table (<see cref="CopyBlockIds(AgentId, int, Span{int})"/>, <see cref="CopyBlocks"/>, <see cref="Lease"/>).
     /// </summary>
     /// <param name="agent">The agent; must not be admitted already, and the pool must hold no blocks for it.</param>
@@ -19,7 +19,7 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public void Admit(AgentId agent, int promptTokens) => AdmitCore(agent, promptTokens, throwOnExhaustion: true);
 
-    /// <summary>Like <see cref="Admit"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
+    /// <summary>Like <see cref="Admit(AgentId, int)"/>, but reports exhaustion by returning <see langword="false"/> (other errors still throw).</summary>
     /// <param name="agent">The agent; must not be admitted already, and the pool must hold no blocks for it.</param>
     /// <param name="promptTokens">Tokens in the prompt, 0 or more.</param>
     /// <returns><see langword="true"/> if the agent was admitted; <see langword="false"/> if too few blocks were available (nothing changed).</returns>

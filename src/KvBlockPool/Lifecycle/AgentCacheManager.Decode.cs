@@ -52,6 +52,7 @@ public sealed partial class AgentCacheManager
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="AgentPinnedException">Blocks had to be freed and a <see cref="KvCacheLease"/> (or a save) of the agent is open; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found a freed block's guard bytes overwritten; the truncation took effect.</exception>
+    /// <exception cref="InvalidOperationException">The new end would fall inside a shared prefix-cache chunk (the next token would be written into a block other agents read); nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Truncate(AgentId agent, int tokens)
     {
@@ -73,6 +74,23 @@ public sealed partial class AgentCacheManager
             {
                 SetTokens(record, tokens);
                 return 0;
+            }
+
+            if (record.Prefix.IsActive)
+            {
+                // The tail may hold shared chunks: the pool drops their references and frees the agent's own blocks.
+                try
+                {
+                    _pool.TruncateAgent(agent, keep, lastKeptIsPartial: tokens % _pool.Spec.TokensPerBlock != 0);
+                }
+                catch (BlockCorruptionException)
+                {
+                    DropTail(record, tail, tokens);
+                    throw;
+                }
+
+                DropTail(record, tail, tokens);
+                return tail;
             }
 
             int total = tail * record.LayerCount;
@@ -174,6 +192,7 @@ public sealed partial class AgentCacheManager
 
     private void DropTail(AgentCache record, int tail, int tokens)
     {
+        record.Prefix.Truncate(tokens, _pool.Spec.TokensPerBlock);
         record.DropLast(tail);
         Interlocked.Add(ref _totalBlocks, -(long)tail * record.LayerCount);
         SetTokens(record, tokens);

@@ -58,7 +58,8 @@ internal static class TestPools
         int alignment = 64,
         ILoggerFactory? loggerFactory = null,
         IMeterFactory? meterFactory = null,
-        INativeAllocator? allocator = null)
+        INativeAllocator? allocator = null,
+        KvBlockPool.Prefix.KvPrefixCacheOptions? prefixCache = null)
     {
         var options = new BlockPoolOptions
         {
@@ -72,6 +73,7 @@ internal static class TestPools
             Name = name,
             LoggerFactory = loggerFactory,
             MeterFactory = meterFactory,
+            PrefixCache = prefixCache,
         };
         return allocator is null ? new BlockPool(options) : new BlockPool(options, allocator);
     }

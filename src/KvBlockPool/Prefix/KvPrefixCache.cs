@@ -1,0 +1,77 @@
+namespace KvBlockPool.Prefix;
+
+/// <summary>
+/// A pool's prefix cache (<see cref="BlockPool.PrefixCache"/>): computes chunk keys, answers how much of a prompt is
+/// cached, reports its figures and can be emptied. Agents are admitted with their prompt through
+/// <see cref="Lifecycle.AgentCacheManager.Admit(AgentId, ReadOnlySpan{int}, KvPrefixContext, int)"/>. Thread-safe.
+/// </summary>
+/// <remarks>
+/// A chunk is one full block's tokens on every layer. Its key chains its parent's key with its token ids; the chain's
+/// root hashes the key secret, the spec and the <see cref="KvPrefixContext"/>. See <c>docs/prefix-cache.md</c>.
+/// </remarks>
+public sealed class KvPrefixCache
+{
+    private readonly BlockPool _pool;
+    private readonly ChunkKeyHasher _hasher;
+
+    internal KvPrefixCache(BlockPool pool, ChunkKeyHasher hasher)
+    {
+        _pool = pool;
+        _hasher = hasher;
+    }
+
+    /// <summary>Tokens in one chunk: the spec's tokens per block.</summary>
+    public int TokensPerChunk => _hasher.TokensPerChunk;
+
+    /// <summary>How keys are computed.</summary>
+    public KvChunkHashAlgorithm HashAlgorithm => _hasher.Algorithm;
+
+    internal ChunkKeyHasher Hasher => _hasher;
+
+    /// <summary>The parent key of the first chunk of every prompt admitted with <paramref name="context"/>.</summary>
+    /// <param name="context">The tenant salt and adapter.</param>
+    /// <returns>The root key.</returns>
+    public KvChunkKey GetRootKey(KvPrefixContext context) => _hasher.Root(context);
+
+    /// <summary>Computes the keys of the full chunks of <paramref name="tokens"/>, chained from the root of <paramref name="context"/>.</summary>
+    /// <param name="tokens">Token ids from the start of the prompt.</param>
+    /// <param name="context">The tenant salt and adapter.</param>
+    /// <param name="destination">Receives one key per full chunk; at least <c>tokens.Length / TokensPerChunk</c> long.</param>
+    /// <returns>The number of keys written.</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is too short; nothing was written.</exception>
+    public int ComputeKeys(ReadOnlySpan<int> tokens, KvPrefixContext context, Span<KvChunkKey> destination) =>
+        ComputeKeys(GetRootKey(context), tokens, destination);
+
+    /// <summary>Computes the keys of the full chunks of <paramref name="tokens"/>, chained from <paramref name="parent"/> (a root, or the key of the chunk before <paramref name="tokens"/>).</summary>
+    /// <param name="parent">The key the first chunk chains from.</param>
+    /// <param name="tokens">Token ids; a partial last chunk is ignored.</param>
+    /// <param name="destination">Receives one key per full chunk.</param>
+    /// <returns>The number of keys written.</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is too short; nothing was written.</exception>
+    public int ComputeKeys(KvChunkKey parent, ReadOnlySpan<int> tokens, Span<KvChunkKey> destination)
+    {
+        int chunks = tokens.Length / TokensPerChunk;
+        if (destination.Length < chunks)
+        {
+            throw new ArgumentException($"{tokens.Length} tokens make {chunks} full chunk(s) of {TokensPerChunk}; the destination holds {destination.Length}. Nothing was written.", nameof(destination));
+        }
+
+        return _hasher.ComputeKeys(parent, tokens, destination);
+    }
+
+    /// <summary>How many of <paramref name="keys"/>, from the first, are cached now; references nothing, changes nothing.</summary>
+    /// <param name="keys">A prompt's chunk keys, in order.</param>
+    /// <returns>The length of the longest cached prefix, in chunks.</returns>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public int CountCachedChunks(ReadOnlySpan<KvChunkKey> keys) => _pool.CountCachedChunks(keys);
+
+    /// <summary>Evicts every chunk no agent references (their blocks are cleared by the pool's clear mode and become free); referenced chunks stay.</summary>
+    /// <returns>The number of chunks evicted.</returns>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public int Reset() => _pool.ResetPrefixCache();
+
+    /// <summary>The cache's current figures.</summary>
+    /// <returns>A snapshot.</returns>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public KvPrefixCacheStatistics GetStatistics() => _pool.ReadPrefixStatistics();
+}
