@@ -54,27 +54,31 @@ public sealed partial class AgentCacheManager
     /// admitted without its tokens, or once tokens were appended without ids, the id is not kept and nothing more is published.
     /// </summary>
     /// <param name="agent">An admitted agent.</param>
-    /// <param name="tokenId">The new token's id.</param>
+    /// <param name="tokenId">The new token's id: 0 or more.</param>
     /// <returns>Where the new token's keys and values go.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenId"/> is negative; nothing changed.</exception>
     /// <exception cref="BlockPoolExhaustedException">A new block was needed and the pool has none free or evictable; nothing changed.</exception>
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public KvTokenSlot AppendToken(AgentId agent, int tokenId)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(tokenId);
         AgentCache record = Enter(agent);
         try
         {
             PrefixTrack track = record.Prefix;
-            bool keepsIds = track.IsActive && track.TokenCount == record.Tokens;
+            int computed = record.Tokens;
+            bool keepsIds = track.IsActive && track.TokenCount == computed;
             if (keepsIds)
             {
-                track.EnsureTokens(record.Tokens + 1);
-                PublishUpTo(record, record.Tokens);
+                track.EnsureTokens(computed + 1);
             }
 
+            // The append first: if it is refused, nothing changed (not even a publish).
             KvTokenSlot slot = AppendToken(agent); // the lock is re-entered on this thread
             if (keepsIds)
             {
+                PublishUpTo(record, computed);
                 track.AddToken(tokenId);
             }
 

@@ -21,7 +21,7 @@ public sealed class InvariantCheckerTests
         { "agent with no blocks", "agent 1 is registered with no blocks" },
         { "block in two lists", "block 0 is in two places (second: agent 2 layer 0)" },
         { "listed block with the wrong owner", "block 0 listed for agent 1 has owner -1" },
-        { "block count off", "agent 1 counts 3 blocks but lists 2" },
+        { "block count off", "agent 1 counts 3 blocks (0 shared) but lists 2 (0 shared)" },
         { "block nowhere", "block 3 is nowhere (owner -1)" },
         { "in transit without a free", "1 blocks are in transit but no free is in progress" },
         { "in transit during a free", "the published counts differ from the free stack" },
