@@ -15,7 +15,7 @@ internal static class ScenarioPools
     public static KvCacheSpec Spec(int layers, int headDim = 8) =>
         new(layers, kvHeads: 1, headDim: headDim, tokensPerBlock: 2, KvElementType.Float16);
 
-    public static BlockPool Create(BlockClearMode clearMode, int capacity, int layers, INativeAllocator? allocator = null) =>
+    public static BlockPool Create(BlockClearMode clearMode, int capacity, int layers, INativeAllocator? allocator = null, bool prefixCache = false) =>
         new(
             new BlockPoolOptions
             {
@@ -26,6 +26,7 @@ internal static class ScenarioPools
                 ClearMode = clearMode,
                 Diagnostics = false, // not from the environment: every run explores the same program
                 Name = "systematic",
+                PrefixCache = prefixCache ? new Prefix.KvPrefixCacheOptions { KeySecret = new byte[32] } : null, // a fixed secret: every run hashes alike
             },
             allocator ?? SystemNativeAllocator.Instance);
 }

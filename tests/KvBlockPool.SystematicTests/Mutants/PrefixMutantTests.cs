@@ -1,0 +1,22 @@
+using KvBlockPool.Prefix;
+using KvBlockPool.SystematicTests.Harness;
+using KvBlockPool.SystematicTests.Scenarios;
+
+namespace KvBlockPool.SystematicTests.Mutants;
+
+/// <summary>
+/// The sharing race must catch each bug the prefix cache's design exists to prevent: an eviction that takes a chunk
+/// agents still reference, a reference count dropped outside the gate, and a key left in the index after its chunk
+/// was evicted. If one of these ever passes, the scenario can no longer tell the real code from the bug.
+/// </summary>
+public sealed class PrefixMutantTests(ITestOutputHelper output) : SystematicTest(output)
+{
+    private const uint Bound = 1000;
+
+    [Theory]
+    [InlineData((int)PrefixMutant.EvictReferenced)]
+    [InlineData((int)PrefixMutant.DereferenceOutsideGate)]
+    [InlineData((int)PrefixMutant.KeyLeftInIndex)]
+    public void Coyote_finds_the_planted_prefix_cache_bug(int mutant) =>
+        AssertFindsBug($"PrefixMutant.{(PrefixMutant)mutant}", () => PrefixScenario.RunSharingAsync(BlockClearMode.ZeroOnFree, (PrefixMutant)mutant), Bound);
+}

@@ -1,0 +1,174 @@
+using KvBlockPool.Lifecycle;
+using KvBlockPool.Prefix;
+using KvBlockPool.SystematicTests.Harness;
+
+namespace KvBlockPool.SystematicTests.Scenarios;
+
+/// <summary>
+/// The prefix cache under interleavings. In the sharing race an agent that published a prefix is released while a
+/// second agent admits the same prompt (a hit) and reads the shared chunks through a lease, and a third allocates
+/// under pressure, evicting what it may: the reader must only ever see the publisher's bytes, every refusal must be
+/// the documented one, and the cache's counts must agree with the agents' block tables. In the publishing race two
+/// agents that computed the same prompt publish at once while a third admits it and a reset runs: one copy wins each
+/// key, the other stays its agent's own, and a hit always reads one whole copy.
+/// </summary>
+public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(output)
+{
+    internal const int Layers = 2;
+    private const int Capacity = 10;
+    private const byte PublisherByte = 0xA1;
+    private const byte RivalByte = 0xB2;
+    private const byte IntruderByte = 0xCC;
+
+    // Two tokens per block. The publisher's 7 tokens are 3 full chunks and a partial block (4 blocks per layer); the
+    // reader's prompt shares the first 2 chunks, so the publisher's third chunk is what an eviction may take.
+    private static readonly int[] Prompt = [11, 12, 13, 14, 15, 16, 17];
+    private static readonly int[] ReaderPrompt = [11, 12, 13, 14, 99];
+
+    [Theory]
+    [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
+    public void A_hit_racing_a_release_and_an_eviction_only_ever_reads_the_published_bytes(BlockClearMode mode) =>
+        AssertNoBugs($"PrefixShare.{mode}", () => RunSharingAsync(mode, PrefixMutant.None));
+
+    [Theory]
+    [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
+    public void Publishers_of_one_prompt_racing_an_admission_and_a_reset_keep_one_copy_per_key(BlockClearMode mode) =>
+        AssertNoBugs($"PrefixPublish.{mode}", () => RunPublishingAsync(mode));
+
+    /// <summary>One run of the sharing race, with <paramref name="mutant"/> planted in the pool.</summary>
+    internal static async Task RunSharingAsync(BlockClearMode mode, PrefixMutant mutant)
+    {
+        using BlockPool pool = ScenarioPools.Create(mode, Capacity, Layers, prefixCache: true);
+        pool.Mutant = mutant;
+        using var manager = new AgentCacheManager(pool);
+        var publisher = new AgentId(1);
+        var reader = new AgentId(2);
+        var intruder = new AgentId(3);
+        manager.Admit(publisher, Prompt); // 8 of the 10 blocks
+        FillOwn(pool, manager, publisher, PublisherByte);
+        manager.PublishComputed(publisher, Prompt.Length); // chunks 0 to 2 are cached, referenced by the publisher
+
+        Task release = Task.Run(() => manager.Release(publisher));
+        Task<string?> read = Task.Run(async () =>
+        {
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                if (manager.TryAdmit(reader, ReaderPrompt, out KvPrefixAdmission admission))
+                {
+                    string? wrong = await ReadSharedAsync(manager, reader, admission.CachedBlocksPerLayer, PublisherByte);
+                    manager.Release(reader);
+                    return wrong;
+                }
+
+                await Task.Yield();
+            }
+
+            return null;
+        });
+        Task intrude = Task.Run(async () =>
+        {
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                var blocks = new KvBlock[2 * Layers];
+                if (pool.TryAllocateAllLayers(intruder, 2, blocks)) // more than the free blocks once the reader is in: an eviction
+                {
+                    foreach (KvBlock block in blocks)
+                    {
+                        pool.GetBlockSpan(block).Fill(IntruderByte); // an evicted chunk's block, reused
+                    }
+
+                    pool.FreeAgent(intruder);
+                    return;
+                }
+
+                await Task.Yield();
+            }
+        });
+        await Task.WhenAll(new Task[] { release, read, intrude });
+
+        Check.That(read.Result is null, read.Result ?? string.Empty);
+        Check.Invariants(pool, "after the sharing race");
+        Check.That(pool.GetStatistics().Allocated == 0, $"{pool.GetStatistics().Allocated} blocks are still in use after every agent left.");
+    }
+
+    private static async Task RunPublishingAsync(BlockClearMode mode)
+    {
+        using BlockPool pool = ScenarioPools.Create(mode, Capacity, Layers, prefixCache: true);
+        using var manager = new AgentCacheManager(pool);
+        var first = new AgentId(1);
+        var second = new AgentId(2);
+        var reader = new AgentId(3);
+        manager.Admit(first, Prompt[..4]);  // 2 blocks per layer each, both cold: nothing is published yet
+        manager.Admit(second, Prompt[..4]);
+        FillOwn(pool, manager, first, PublisherByte);
+        FillOwn(pool, manager, second, RivalByte);
+
+        Task<int> publishFirst = Task.Run(() =>
+        {
+            int stored = manager.PublishComputed(first, 4);
+            manager.Release(first); // its chunks, unless the second's copies won, become evictable: the reset may take them
+            return stored;
+        });
+        Task<int> publishSecond = Task.Run(() => manager.PublishComputed(second, 4));
+        Task reset = Task.Run(() => pool.PrefixCache!.Reset());
+        Task<string?> read = Task.Run(async () =>
+        {
+            if (!manager.TryAdmit(reader, ReaderPrompt, out KvPrefixAdmission admission))
+            {
+                return null; // 2 blocks are free: the reader fits only with both chunks hit (or after the first's release)
+            }
+
+            string? wrong = await ReadSharedAsync(manager, reader, admission.CachedBlocksPerLayer, expected: null);
+            manager.Release(reader);
+            return wrong;
+        });
+        await Task.WhenAll(new Task[] { publishFirst, publishSecond, reset, read });
+
+        Check.That(read.Result is null, read.Result ?? string.Empty);
+        KvPrefixCacheStatistics stats = pool.PrefixCache!.GetStatistics();
+        // Each key is stored once per publisher that found it missing: twice at most when the reset evicted the first copy in between.
+        Check.That(stats.StoredChunks == publishFirst.Result + publishSecond.Result && stats.StoredChunks + stats.DuplicateChunks == 4 && stats.StoredChunks >= 2, $"stored {stats.StoredChunks} ({publishFirst.Result} + {publishSecond.Result}), duplicates {stats.DuplicateChunks}.");
+        Check.Invariants(pool, "after the publishing race");
+        manager.Release(second);
+        Check.Invariants(pool, "after the publishers left");
+        Check.That(pool.GetStatistics().Allocated == 0, $"{pool.GetStatistics().Allocated} blocks are still in use after every agent left.");
+    }
+
+    /// <summary>
+    /// Reads the agent's first <paramref name="shared"/> blocks on every layer through a lease, with a scheduling
+    /// point before each: each must hold <paramref name="expected"/> throughout, or (when null) one publisher's byte.
+    /// </summary>
+    private static async Task<string?> ReadSharedAsync(AgentCacheManager manager, AgentId agent, int shared, byte? expected)
+    {
+        using KvCacheLease lease = manager.Lease(agent);
+        for (int index = 0; index < shared; index++)
+        {
+            for (int layer = 0; layer < Layers; layer++)
+            {
+                await Task.Yield(); // a kernel reads long after the admission
+                ReadOnlySpan<byte> keys = lease.GetKeys<byte>(layer, index);
+                byte first = expected ?? keys[0];
+                if (first is not PublisherByte and not RivalByte || keys.IndexOfAnyExcept(first) >= 0 || lease.GetValues<byte>(layer, index).IndexOfAnyExcept(first) >= 0)
+                {
+                    return $"{agent} read shared block {lease.GetBlockIds(layer)[index]} (layer {layer}, index {index}): its bytes are not all one published copy's (first byte 0x{keys[0]:x2}, expected 0x{first:x2}).";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Writes <paramref name="value"/> into every block of the agent (all its own: nothing is shared yet).</summary>
+    private static void FillOwn(BlockPool pool, AgentCacheManager manager, AgentId agent, byte value)
+    {
+        for (int layer = 0; layer < Layers; layer++)
+        {
+            var blocks = new KvBlock[manager.GetInfo(agent).BlocksPerLayer];
+            manager.CopyBlocks(agent, layer, blocks);
+            foreach (KvBlock block in blocks)
+            {
+                pool.GetBlockSpan(block).Fill(value);
+            }
+        }
+    }
+}
