@@ -228,6 +228,7 @@ public sealed partial class BlockPool
 
             record.BlockCount -= removed;
             deferred &= freed > 0;
+            PublishCounts(table); // chunks whose last reference went are available now, before the scrub ends
             ForgetIfEmpty(record, table);
             EndDetach(table, deferred);
         }
@@ -338,6 +339,7 @@ public sealed partial class BlockPool
 
         chunks.ClearGuards();
         _prefixCounters.Evicted(evicted);
+        PublishCounts(table); // the evicted blocks left the available count, whether they are free yet or in transit
         if (later && victimCount > 0)
         {
             _guard.BeginRelease();
@@ -350,7 +352,6 @@ public sealed partial class BlockPool
             victims = null;
         }
 
-        PublishCounts(table);
         return false;
     }
 

@@ -213,6 +213,7 @@ public sealed partial class BlockPool
         if (record.SharedBlocks > 0)
         {
             DropReferences(record, table); // what is left in the lists is the agent's own, to free
+            PublishCounts(table); // chunks whose last reference went are available now, before any scrub ends
         }
 
         bool deferred = _scrubber.ScrubsOnFree && record.BlockCount > 0;
