@@ -292,17 +292,29 @@ public sealed partial class BlockPool
     /// <summary>The cache's figures, read under the gate so the block counts agree with each other.</summary>
     internal KvPrefixCacheStatistics ReadPrefixStatistics()
     {
+        _guard.ThrowIfClosed();
+        return TryReadPrefixStatistics(out KvPrefixCacheStatistics statistics) ? statistics : throw new ObjectDisposedException(GetType().FullName);
+    }
+
+    /// <summary>The cache's figures, or false once the pool is disposed (for the metrics' callbacks, which must not throw).</summary>
+    internal bool TryReadPrefixStatistics(out KvPrefixCacheStatistics statistics)
+    {
         int chunkCount, evictable;
         lock (_gate)
         {
-            _guard.ThrowIfClosed();
-            ChunkTable chunks = ChunksOrThrow(_table);
+            if (_guard.IsClosed || _table.Chunks is not { } chunks)
+            {
+                statistics = default;
+                return false;
+            }
+
             chunkCount = chunks.Count;
             evictable = chunks.EvictableChunks;
         }
 
         PrefixCounters counters = _prefixCounters;
-        return new KvPrefixCacheStatistics(chunkCount, evictable, _table.Layers, counters.Lookups, counters.QueriedTokens, counters.HitTokens, counters.StoredChunks, counters.DuplicateChunks, counters.EvictedChunks);
+        statistics = new KvPrefixCacheStatistics(chunkCount, evictable, _table.Layers, counters.Lookups, counters.QueriedTokens, counters.HitTokens, counters.StoredChunks, counters.DuplicateChunks, counters.EvictedChunks);
+        return true;
     }
 
     /// <summary>

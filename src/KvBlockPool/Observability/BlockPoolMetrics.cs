@@ -43,6 +43,17 @@ internal sealed class BlockPoolMetrics : IDisposable
         _meter.CreateObservableUpDownCounter("kvblockpool.bytes.available", () => Observe(s => s.AvailableBytes), "By", "Data bytes in available blocks.");
         _meter.CreateObservableUpDownCounter("kvblockpool.agents", () => Observe(s => s.Agents), "{agent}", "Agents holding blocks.");
         _meter.CreateObservableUpDownCounter("kvblockpool.native.bytes", () => ObserveNativeBytes(), "By", "Native bytes the pool holds, padding and guards included.");
+        if (pool.PrefixCache is not null)
+        {
+            // Read from the cache's own totals when a collector asks: the admission path pays nothing for them.
+            _meter.CreateObservableCounter("kvblockpool.prefix.lookups", () => ObservePrefix(s => s.Lookups), "{lookup}", "Admissions that looked the prefix cache up.");
+            _meter.CreateObservableCounter("kvblockpool.prefix.queried_tokens", () => ObservePrefix(s => s.QueriedTokens), "{token}", "Prompt tokens of those admissions.");
+            _meter.CreateObservableCounter("kvblockpool.prefix.hit_tokens", () => ObservePrefix(s => s.HitTokens), "{token}", "Prompt tokens found in the prefix cache (prefill skipped).");
+            _meter.CreateObservableCounter("kvblockpool.prefix.stored_chunks", () => ObservePrefix(s => s.StoredChunks), "{chunk}", "Chunks published into the prefix cache.");
+            _meter.CreateObservableCounter("kvblockpool.prefix.evicted_chunks", () => ObservePrefix(s => s.EvictedChunks), "{chunk}", "Chunks evicted from the prefix cache.");
+            _meter.CreateObservableUpDownCounter("kvblockpool.prefix.cached_blocks", () => ObservePrefix(s => s.CachedBlocks), "{block}", "Blocks of cached chunks, referenced or not.");
+            _meter.CreateObservableUpDownCounter("kvblockpool.prefix.evictable_blocks", () => ObservePrefix(s => s.EvictableBlocks), "{block}", "Blocks of cached chunks no agent references (counted as available).");
+        }
     }
 
     public void Allocated(int blocks)
@@ -89,6 +100,9 @@ internal sealed class BlockPoolMetrics : IDisposable
 
     private IEnumerable<Measurement<long>> Observe(Func<BlockPoolStatistics, long> read) =>
         _pool.TryGetTarget(out BlockPool? pool) && pool.TryGetStatistics(out BlockPoolStatistics statistics) ? [new Measurement<long>(read(statistics), _poolTag)] : [];
+
+    private IEnumerable<Measurement<long>> ObservePrefix(Func<Prefix.KvPrefixCacheStatistics, long> read) =>
+        _pool.TryGetTarget(out BlockPool? pool) && pool.TryReadPrefixStatistics(out Prefix.KvPrefixCacheStatistics statistics) ? [new Measurement<long>(read(statistics), _poolTag)] : [];
 
     private IEnumerable<Measurement<long>> ObserveNativeBytes() =>
         _pool.TryGetTarget(out BlockPool? pool) && !pool.IsDisposed ? [new Measurement<long>(pool.NativeBytes, _poolTag)] : [];

@@ -20,6 +20,18 @@ public sealed class PoolMetricsTests
         { "kvblockpool.native.bytes", "By" },
     };
 
+    /// <summary>The prefix cache's instruments, as docs/metrics.md lists them: published only by a pool with a prefix cache.</summary>
+    public static readonly TheoryData<string, string> DocumentedPrefix = new()
+    {
+        { "kvblockpool.prefix.lookups", "{lookup}" },
+        { "kvblockpool.prefix.queried_tokens", "{token}" },
+        { "kvblockpool.prefix.hit_tokens", "{token}" },
+        { "kvblockpool.prefix.stored_chunks", "{chunk}" },
+        { "kvblockpool.prefix.evicted_chunks", "{chunk}" },
+        { "kvblockpool.prefix.cached_blocks", "{block}" },
+        { "kvblockpool.prefix.evictable_blocks", "{block}" },
+    };
+
     private static readonly AgentId Alice = new(1);
     private static readonly AgentId Bob = new(2);
 
@@ -39,6 +51,31 @@ public sealed class PoolMetricsTests
             Assert.Matches("^[a-z_.]+$", i.Name);
             Assert.False(string.IsNullOrWhiteSpace(i.Description));
         });
+    }
+
+    [Fact]
+    public void A_pool_with_a_prefix_cache_adds_the_documented_prefix_instruments_with_the_caches_figures()
+    {
+        using var factory = new ScopedMeterFactory();
+        using var recorder = new MetricsRecorder(i => i.Meter.Scope == factory);
+        using BlockPool pool = TestPools.Create(capacity: 16, layers: 2, meterFactory: factory, prefixCache: new KvBlockPool.Prefix.KvPrefixCacheOptions());
+        var expected = Documented.Concat(DocumentedPrefix).Select(row => ((string)row[0], (string)row[1])).OrderBy(p => p.Item1).ToArray();
+        Assert.Equal(expected, recorder.Instruments.Values.Select(i => (i.Name, i.Unit ?? string.Empty)).OrderBy(p => p.Name).ToArray());
+
+        using var manager = new AgentCacheManager(pool);
+        int[] prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9]; // 4 tokens per block: 2 chunks and a partial block
+        manager.Admit(Alice, prompt);
+        manager.PublishComputed(Alice, prompt.Length);
+        manager.Admit(Bob, prompt);
+        manager.Release(Alice);
+        manager.Release(Bob);
+        IReadOnlyDictionary<string, long> values = recorder.Observe();
+        Assert.Equal((2L, 18L, 8L, 2L, 0L), (values["kvblockpool.prefix.lookups"], values["kvblockpool.prefix.queried_tokens"], values["kvblockpool.prefix.hit_tokens"], values["kvblockpool.prefix.stored_chunks"], values["kvblockpool.prefix.evicted_chunks"]));
+        Assert.Equal((4L, 4L, 16L), (values["kvblockpool.prefix.cached_blocks"], values["kvblockpool.prefix.evictable_blocks"], values["kvblockpool.blocks.available"]));
+        pool.PrefixCache!.Reset();
+        Assert.Equal(2L, recorder.Observe()["kvblockpool.prefix.evicted_chunks"]);
+        pool.Dispose();
+        Assert.Empty(recorder.Observe());
     }
 
     [Fact]
