@@ -99,7 +99,7 @@ public sealed partial class BlockPool
     /// agent references. A block already cached is passed over; a key already cached by another agent's copy leaves
     /// this agent's block its own (both copies are kept). Returns the number of chunks stored.
     /// </summary>
-    internal int PublishChunks(AgentId agent, int firstBlock, ReadOnlySpan<KvChunkKey> keys, KvChunkKey parent)
+    internal int PublishChunks(AgentId agent, int firstBlock, ReadOnlySpan<KvChunkKey> keys, KvChunkKey parent, KvChunkKey root)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(firstBlock);
         lock (_gate)
@@ -144,7 +144,8 @@ public sealed partial class BlockPool
                     table.Share(ids[layer], layer);
                 }
 
-                chunks.Store(keys[i], parent, ids, record.Priority);
+                chunks.Store(keys[i], parent, root, ids, record.Priority);
+                _prefixEvents!.Stored(keys[i], parent, root, table.Spec.TokensPerBlock);
                 record.SharedBlocks += ids.Length;
                 stored++;
             }
@@ -279,6 +280,30 @@ public sealed partial class BlockPool
         }
     }
 
+    /// <summary>Subscribes to the cache's events from the next one on.</summary>
+    internal KvPrefixSubscription SubscribePrefix(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, KvPrefixCache.MaxSubscriptionCapacity);
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            return _prefixEvents!.Subscribe(capacity);
+        }
+    }
+
+    /// <summary>Every cached chunk now, with the number of the last event before now (under the gate: no event falls between).</summary>
+    internal KvPrefixSnapshot PrefixSnapshot()
+    {
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            List<(KvChunkKey Key, KvChunkKey Parent, KvChunkKey Root)> keys = ChunksOrThrow(_table).ListKeys();
+            int tokens = _table.Spec.TokensPerBlock;
+            return new KvPrefixSnapshot(_prefixEvents!.NextSequence - 1, [.. keys.Select(k => new KvPrefixEvent(KvPrefixEventKind.Stored, 0, k.Key, k.Parent, k.Root, tokens))]);
+        }
+    }
+
     /// <summary>The longest cached prefix of <paramref name="keys"/>, in chunks, without referencing anything.</summary>
     internal int CountCachedChunks(ReadOnlySpan<KvChunkKey> keys)
     {
@@ -334,10 +359,12 @@ public sealed partial class BlockPool
         int evicted = 0;
         for (; evicted < chunkCount; evicted++)
         {
-            if (!EvictOne(chunks, ids))
+            if (!EvictOne(chunks, ids, out KvChunkKey key))
             {
                 break;
             }
+
+            _prefixEvents!.Removed(key);
 
             for (int layer = 0; layer < layers; layer++)
             {
@@ -368,8 +395,9 @@ public sealed partial class BlockPool
     }
 
     /// <summary>Evicts one chunk into <paramref name="ids"/>; the mutants plant their bugs here.</summary>
-    private bool EvictOne(ChunkTable chunks, Span<int> ids)
+    private bool EvictOne(ChunkTable chunks, Span<int> ids, out KvChunkKey key)
     {
+        key = default;
         switch (Mutant)
         {
             case PrefixMutant.EvictReferenced:
@@ -378,6 +406,7 @@ public sealed partial class BlockPool
                     int chunk = chunks.ChunkOf(id);
                     if (chunk >= 0 && chunks.IsReferenced(chunk))
                     {
+                        key = chunks.KeyOf(chunk);
                         chunks.RemoveUnchecked(chunk, ids, keepKey: false);
                         return true;
                     }
@@ -385,11 +414,12 @@ public sealed partial class BlockPool
 
                 break;
             case PrefixMutant.KeyLeftInIndex when chunks.Oldest >= 0:
+                key = chunks.KeyOf(chunks.Oldest);
                 chunks.RemoveUnchecked(chunks.Oldest, ids, keepKey: true);
                 return true;
         }
 
-        return chunks.TryEvictOldest(ids);
+        return chunks.TryEvictOldest(ids, out key);
     }
 
     /// <summary>Scrubs evicted blocks outside the gate and puts them on the free stack (see <see cref="FinishRelease"/>).</summary>

@@ -52,6 +52,12 @@ public sealed partial class BlockPool
             _owners.Reset();
             _scrubber = scrubber;
             Volatile.Write(ref _table, table);
+            if (PrefixCache is not null)
+            {
+                // The old configuration's chunks went with it; keys now name the new spec.
+                PrefixCache.Rebind(spec);
+                _prefixEvents!.Cleared();
+            }
 
             // The mark is per configuration: reset while nothing is allocated and before the new counts are
             // published, so a reader of the new counts never sees a mark below them.

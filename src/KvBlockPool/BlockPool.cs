@@ -38,6 +38,7 @@ public sealed partial class BlockPool : IDisposable
     private readonly AccessGuard _guard;
     private readonly LeaseBook _leases = new();
     private readonly PrefixCounters _prefixCounters = new();
+    private readonly PrefixEvents? _prefixEvents;
 
     /// <summary>The current configuration; <see cref="Reconfigure"/> swaps it (with the scrubber sized for it) as one step under the gate.</summary>
     private BlockTable _table;
@@ -90,6 +91,7 @@ public sealed partial class BlockPool : IDisposable
         _guard = new AccessGuard(_gate);
         _scrubber = BlockScrubber.Create(options.ClearMode, diagnostics, layout.Capacity, _log);
         PrefixCache = options.PrefixCache is { } prefix ? new KvPrefixCache(this, new ChunkKeyHasher(prefix, spec)) : null;
+        _prefixEvents = PrefixCache is null ? null : new PrefixEvents();
         _table = CreateTable(spec, layout, _scrubber);
         try
         {
@@ -166,6 +168,11 @@ public sealed partial class BlockPool : IDisposable
             }
 
             _counts.NativeBytes = 0;
+            if (_prefixEvents is not null)
+            {
+                _prefixEvents.Cleared();
+                _prefixEvents.Complete();
+            }
         }
 
         if (report is not null)

@@ -142,7 +142,7 @@ public sealed partial class AgentCacheManager
         track.KeyUpTo(full * cache.TokensPerChunk, cache.Hasher);
         ReadOnlySpan<KvChunkKey> keys = track.Keys;
         KvChunkKey parent = track.Published == 0 ? track.Root : keys[track.Published - 1];
-        int stored = _pool.PublishChunks(record.Agent, track.Published, keys[track.Published..full], parent);
+        int stored = _pool.PublishChunks(record.Agent, track.Published, keys[track.Published..full], parent, track.Root);
         track.Published = full;
         return stored;
     }

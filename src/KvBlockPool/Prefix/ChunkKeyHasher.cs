@@ -21,13 +21,21 @@ internal sealed class ChunkKeyHasher
     private readonly byte[] _specBytes;
 
     public ChunkKeyHasher(KvPrefixCacheOptions options, KvCacheSpec spec)
+        : this(options.HashAlgorithm, options.KeySecret is { } secret ? (byte[])secret.Clone() : RandomNumberGenerator.GetBytes(32), spec)
     {
-        _algorithm = options.HashAlgorithm;
-        _secret = options.KeySecret is { } secret ? (byte[])secret.Clone() : RandomNumberGenerator.GetBytes(32);
+    }
+
+    private ChunkKeyHasher(KvChunkHashAlgorithm algorithm, byte[] secret, KvCacheSpec spec)
+    {
+        _algorithm = algorithm;
+        _secret = secret;
         _seed = (long)XxHash64.HashToUInt64(_secret);
         _specBytes = EncodeSpec(spec);
         TokensPerChunk = spec.TokensPerBlock;
     }
+
+    /// <summary>The same secret and algorithm for another spec.</summary>
+    public ChunkKeyHasher ForSpec(KvCacheSpec spec) => new(_algorithm, _secret, spec);
 
     public int TokensPerChunk { get; }
 

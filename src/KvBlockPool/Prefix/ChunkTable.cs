@@ -18,6 +18,7 @@ internal sealed class ChunkTable
     private readonly int _layers;
     private readonly KvChunkKey[] _key;
     private readonly KvChunkKey[] _parent;
+    private readonly KvChunkKey[] _root;       // the chain's root: names the context in events
     private readonly int[] _refs;          // None: the slot holds no chunk
     private readonly int[] _priority;      // the highest priority of the agents that referenced it last
     private readonly int[] _ids;           // chunk * layers + layer
@@ -39,6 +40,7 @@ internal sealed class ChunkTable
         _layers = layers;
         _key = new KvChunkKey[chunks];
         _parent = new KvChunkKey[chunks];
+        _root = new KvChunkKey[chunks];
         _refs = new int[chunks];
         _priority = new int[chunks];
         _ids = new int[chunks * layers];
@@ -124,12 +126,13 @@ internal sealed class ChunkTable
     public bool CanStore(KvChunkKey key) => !_index.ContainsKey(key);
 
     /// <summary>Stores a chunk made of <paramref name="ids"/> (one block per layer, held by one agent): referenced once, indexed under <paramref name="key"/>. The caller checked <see cref="CanStore"/>.</summary>
-    public int Store(KvChunkKey key, KvChunkKey parent, ReadOnlySpan<int> ids, int priority)
+    public int Store(KvChunkKey key, KvChunkKey parent, KvChunkKey root, ReadOnlySpan<int> ids, int priority)
     {
         Debug.Assert(CanStore(key) && ids.Length == _layers && _freeSlotCount > 0, "a new key, one block per layer, a free slot");
         int chunk = _freeSlots[--_freeSlotCount];
         _key[chunk] = key;
         _parent[chunk] = parent;
+        _root[chunk] = root;
         _refs[chunk] = 1;
         _priority[chunk] = priority;
         ids.CopyTo(_ids.AsSpan(chunk * _layers, _layers));
@@ -177,8 +180,9 @@ internal sealed class ChunkTable
     /// first, then its ids are written to <paramref name="ids"/> (one per layer) for the pool to retire. False when
     /// nothing is evictable.
     /// </summary>
-    public bool TryEvictOldest(Span<int> ids, bool evenIfGuarded = false)
+    public bool TryEvictOldest(Span<int> ids, out KvChunkKey key, bool evenIfGuarded = false)
     {
+        key = default;
         int chunk = _oldest;
         while (chunk != None && !evenIfGuarded && _guardEpoch[chunk] == _epoch)
         {
@@ -192,6 +196,7 @@ internal sealed class ChunkTable
 
         Unlink(chunk);
         _evictable--;
+        key = _key[chunk];
         Remove(chunk, ids);
         return true;
     }
@@ -293,16 +298,19 @@ internal sealed class ChunkTable
         return mapped != CachedBlocks ? $"{mapped} blocks map to chunks but {CachedBlocks} are cached" : null;
     }
 
-    /// <summary>The keys of every cached chunk with its parent (for a subscriber that resynchronises).</summary>
-    public void CopyKeys(List<(KvChunkKey Key, KvChunkKey Parent)> destination)
+    /// <summary>Every cached chunk's key, parent and root (for a subscriber that resynchronises).</summary>
+    public List<(KvChunkKey Key, KvChunkKey Parent, KvChunkKey Root)> ListKeys()
     {
+        var keys = new List<(KvChunkKey, KvChunkKey, KvChunkKey)>(Count);
         for (int chunk = 0; chunk < _key.Length; chunk++)
         {
             if (_refs[chunk] != None)
             {
-                destination.Add((_key[chunk], _parent[chunk]));
+                keys.Add((_key[chunk], _parent[chunk], _root[chunk]));
             }
         }
+
+        return keys;
     }
 
     /// <summary>A canonical text of the cache, for "nothing changed" assertions.</summary>
@@ -361,6 +369,7 @@ internal sealed class ChunkTable
         _refs[chunk] = None;
         _key[chunk] = default;
         _parent[chunk] = default;
+        _root[chunk] = default;
         _priority[chunk] = 0;
         _freeSlots[_freeSlotCount++] = chunk;
     }

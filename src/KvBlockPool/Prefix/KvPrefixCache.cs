@@ -12,7 +12,7 @@ namespace KvBlockPool.Prefix;
 public sealed class KvPrefixCache
 {
     private readonly BlockPool _pool;
-    private readonly ChunkKeyHasher _hasher;
+    private ChunkKeyHasher _hasher;
 
     internal KvPrefixCache(BlockPool pool, ChunkKeyHasher hasher)
     {
@@ -21,17 +21,39 @@ public sealed class KvPrefixCache
     }
 
     /// <summary>Tokens in one chunk: the spec's tokens per block.</summary>
-    public int TokensPerChunk => _hasher.TokensPerChunk;
+    public int TokensPerChunk => Hasher.TokensPerChunk;
 
     /// <summary>How keys are computed.</summary>
-    public KvChunkHashAlgorithm HashAlgorithm => _hasher.Algorithm;
+    public KvChunkHashAlgorithm HashAlgorithm => Hasher.Algorithm;
 
-    internal ChunkKeyHasher Hasher => _hasher;
+    internal ChunkKeyHasher Hasher => Volatile.Read(ref _hasher);
+
+    /// <summary>After a reconfiguration: the same secret and algorithm, the new spec (and chunk size).</summary>
+    internal void Rebind(KvCacheSpec spec) => Volatile.Write(ref _hasher, _hasher.ForSpec(spec));
+
+    /// <summary>The largest buffer a subscription may ask for, in events.</summary>
+    public const int MaxSubscriptionCapacity = 1 << 20;
+
+    /// <summary>
+    /// Subscribes to the cache's events (chunk stored, chunk removed, all cleared) from the next one on. The pool
+    /// never waits for a subscriber: events that do not fit the buffer are dropped and reported to the reader as a
+    /// <see cref="KvPrefixEventKind.Gap"/> with their count; <see cref="GetSnapshot"/> then resynchronises.
+    /// </summary>
+    /// <param name="capacity">The buffer's size in events: 1 to <see cref="MaxSubscriptionCapacity"/>.</param>
+    /// <returns>The subscription; dispose it to unsubscribe.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public KvPrefixSubscription Subscribe(int capacity = 4096) => _pool.SubscribePrefix(capacity);
+
+    /// <summary>Lists every cached chunk, with the number of the last event before the list was taken.</summary>
+    /// <returns>The snapshot.</returns>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public KvPrefixSnapshot GetSnapshot() => _pool.PrefixSnapshot();
 
     /// <summary>The parent key of the first chunk of every prompt admitted with <paramref name="context"/>.</summary>
     /// <param name="context">The tenant salt and adapter.</param>
     /// <returns>The root key.</returns>
-    public KvChunkKey GetRootKey(KvPrefixContext context) => _hasher.Root(context);
+    public KvChunkKey GetRootKey(KvPrefixContext context) => Hasher.Root(context);
 
     /// <summary>Computes the keys of the full chunks of <paramref name="tokens"/>, chained from the root of <paramref name="context"/>.</summary>
     /// <param name="tokens">Token ids from the start of the prompt.</param>
@@ -50,13 +72,14 @@ public sealed class KvPrefixCache
     /// <exception cref="ArgumentException"><paramref name="destination"/> is too short; nothing was written.</exception>
     public int ComputeKeys(KvChunkKey parent, ReadOnlySpan<int> tokens, Span<KvChunkKey> destination)
     {
-        int chunks = tokens.Length / TokensPerChunk;
+        ChunkKeyHasher hasher = Hasher;
+        int chunks = tokens.Length / hasher.TokensPerChunk;
         if (destination.Length < chunks)
         {
-            throw new ArgumentException($"{tokens.Length} tokens make {chunks} full chunk(s) of {TokensPerChunk}; the destination holds {destination.Length}. Nothing was written.", nameof(destination));
+            throw new ArgumentException($"{tokens.Length} tokens make {chunks} full chunk(s) of {hasher.TokensPerChunk}; the destination holds {destination.Length}. Nothing was written.", nameof(destination));
         }
 
-        return _hasher.ComputeKeys(parent, tokens, destination);
+        return hasher.ComputeKeys(parent, tokens, destination);
     }
 
     /// <summary>How many of <paramref name="keys"/>, from the first, are cached now; references nothing, changes nothing.</summary>
