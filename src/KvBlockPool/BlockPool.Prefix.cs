@@ -280,6 +280,77 @@ public sealed partial class BlockPool
         }
     }
 
+    /// <summary>
+    /// Pins the longest cached prefix of <paramref name="keys"/>: those chunks are never evicted until unpinned. All
+    /// or nothing: refused when the pinned chunks would hold more than the configured share of the pool. Returns the
+    /// chunks pinned now (those pinned already are not counted).
+    /// </summary>
+    internal int PinPrefix(ReadOnlySpan<KvChunkKey> keys)
+    {
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            BlockTable table = _table;
+            ChunkTable chunks = ChunksOrThrow(table);
+            int hits = chunks.CountHits(keys);
+            int fresh = 0;
+            for (int i = 0; i < hits; i++)
+            {
+                fresh += chunks.IsPinned(chunks.Find(keys[i])) ? 0 : 1;
+            }
+
+            long limit = (long)(_maxPinnedShare * table.Capacity);
+            long wanted = (long)(chunks.PinnedChunks + fresh) * table.Layers;
+            if (wanted > limit)
+            {
+                throw new InvalidOperationException(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"Pinning {fresh} more chunk(s) would make {wanted} of pool '{Name}''s {table.Capacity} blocks pinned, more than the {limit} its MaxPinnedShare of {_maxPinnedShare} allows. Unpin other prefixes first, or raise KvPrefixCacheOptions.MaxPinnedShare. Nothing was pinned."));
+            }
+
+            for (int i = 0; i < hits; i++)
+            {
+                chunks.Pin(chunks.Find(keys[i]));
+            }
+
+            PublishCounts(table); // pinned unreferenced chunks are no longer available
+            return fresh;
+        }
+    }
+
+    /// <summary>Unpins the pinned chunks of the longest cached prefix of <paramref name="keys"/>; returns how many.</summary>
+    internal int UnpinPrefix(ReadOnlySpan<KvChunkKey> keys)
+    {
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            BlockTable table = _table;
+            ChunkTable chunks = ChunksOrThrow(table);
+            int hits = chunks.CountHits(keys);
+            int unpinned = 0;
+            for (int i = hits - 1; i >= 0; i--)
+            {
+                unpinned += chunks.Unpin(chunks.Find(keys[i])) ? 1 : 0; // tail first: the tail goes before the head
+            }
+
+            PublishCounts(table);
+            return unpinned;
+        }
+    }
+
+    /// <summary>Unpins every chunk; returns how many were pinned.</summary>
+    internal int UnpinAllPrefixes()
+    {
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            BlockTable table = _table;
+            int unpinned = ChunksOrThrow(table).UnpinAll();
+            PublishCounts(table);
+            return unpinned;
+        }
+    }
+
     /// <summary>Subscribes to the cache's events from the next one on.</summary>
     internal KvPrefixSubscription SubscribePrefix(int capacity)
     {
@@ -324,7 +395,7 @@ public sealed partial class BlockPool
     /// <summary>The cache's figures, or false once the pool is disposed (for the metrics' callbacks, which must not throw).</summary>
     internal bool TryReadPrefixStatistics(out KvPrefixCacheStatistics statistics)
     {
-        int chunkCount, evictable;
+        int chunkCount, evictable, pinned;
         lock (_gate)
         {
             if (_guard.IsClosed || _table.Chunks is not { } chunks)
@@ -335,10 +406,11 @@ public sealed partial class BlockPool
 
             chunkCount = chunks.Count;
             evictable = chunks.EvictableChunks;
+            pinned = chunks.PinnedChunks;
         }
 
         PrefixCounters counters = _prefixCounters;
-        statistics = new KvPrefixCacheStatistics(chunkCount, evictable, _table.Layers, counters.Lookups, counters.QueriedTokens, counters.HitTokens, counters.StoredChunks, counters.DuplicateChunks, counters.EvictedChunks);
+        statistics = new KvPrefixCacheStatistics(chunkCount, evictable, pinned, _table.Layers, counters.Lookups, counters.QueriedTokens, counters.HitTokens, counters.StoredChunks, counters.DuplicateChunks, counters.EvictedChunks);
         return true;
     }
 

@@ -39,6 +39,7 @@ public sealed partial class BlockPool : IDisposable
     private readonly LeaseBook _leases = new();
     private readonly PrefixCounters _prefixCounters = new();
     private readonly PrefixEvents? _prefixEvents;
+    private readonly double _maxPinnedShare;
 
     /// <summary>The current configuration; <see cref="Reconfigure"/> swaps it (with the scrubber sized for it) as one step under the gate.</summary>
     private BlockTable _table;
@@ -92,6 +93,7 @@ public sealed partial class BlockPool : IDisposable
         _scrubber = BlockScrubber.Create(options.ClearMode, diagnostics, layout.Capacity, _log);
         PrefixCache = options.PrefixCache is { } prefix ? new KvPrefixCache(this, new ChunkKeyHasher(prefix, spec)) : null;
         _prefixEvents = PrefixCache is null ? null : new PrefixEvents();
+        _maxPinnedShare = options.PrefixCache?.MaxPinnedShare ?? 0;
         _table = CreateTable(spec, layout, _scrubber);
         try
         {

@@ -53,6 +53,7 @@ internal sealed class BlockPoolMetrics : IDisposable
             _meter.CreateObservableCounter("kvblockpool.prefix.evicted_chunks", () => ObservePrefix(s => s.EvictedChunks), "{chunk}", "Chunks evicted from the prefix cache.");
             _meter.CreateObservableUpDownCounter("kvblockpool.prefix.cached_blocks", () => ObservePrefix(s => s.CachedBlocks), "{block}", "Blocks of cached chunks, referenced or not.");
             _meter.CreateObservableUpDownCounter("kvblockpool.prefix.evictable_blocks", () => ObservePrefix(s => s.EvictableBlocks), "{block}", "Blocks of cached chunks no agent references (counted as available).");
+            _meter.CreateObservableUpDownCounter("kvblockpool.prefix.pinned_blocks", () => ObservePrefix(s => s.PinnedBlocks), "{block}", "Blocks of pinned chunks (never evicted).");
         }
     }
 

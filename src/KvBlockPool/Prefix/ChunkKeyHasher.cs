@@ -49,6 +49,11 @@ internal sealed class ChunkKeyHasher
             throw new ArgumentException($"KvPrefixCacheOptions.HashAlgorithm {options.HashAlgorithm} is not defined. Use XxHash128 or HmacSha256.", nameof(options));
         }
 
+        if (!(options.MaxPinnedShare > 0 && options.MaxPinnedShare <= 1))
+        {
+            throw new ArgumentException($"KvPrefixCacheOptions.MaxPinnedShare is {options.MaxPinnedShare}; give a share of the pool above 0 and at most 1 (0.5 by default).", nameof(options));
+        }
+
         if (options.KeySecret is { } secret && (secret.Length < KvPrefixCacheOptions.MinKeySecretBytes || secret.Length > KvPrefixCacheOptions.MaxKeySecretBytes))
         {
             throw new ArgumentException(

@@ -25,6 +25,7 @@ internal sealed class ChunkTable
     private readonly int[] _older;         // LRU links of unreferenced chunks: towards the next victim
     private readonly int[] _newer;
     private readonly int[] _guardEpoch;    // chunks an admission is about to reference: not evicted by it
+    private readonly bool[] _pinned;       // never evicted while pinned, referenced or not
     private readonly int[] _chunkOfBlock;  // per block id: its chunk, or None
     private readonly int[] _freeSlots;
     private readonly Dictionary<KvChunkKey, int> _index;
@@ -32,6 +33,7 @@ internal sealed class ChunkTable
     private int _oldest = None;            // the next victim
     private int _newest = None;
     private int _evictable;
+    private int _pinnedCount;
     private int _epoch;
 
     public ChunkTable(int capacityBlocks, int layers)
@@ -47,6 +49,7 @@ internal sealed class ChunkTable
         _older = new int[chunks];
         _newer = new int[chunks];
         _guardEpoch = new int[chunks];
+        _pinned = new bool[chunks];
         _chunkOfBlock = new int[capacityBlocks];
         _freeSlots = new int[chunks];
         _index = new Dictionary<KvChunkKey, int>(chunks);
@@ -71,6 +74,64 @@ internal sealed class ChunkTable
 
     /// <summary>Blocks of the unreferenced chunks.</summary>
     public int EvictableBlocks => _evictable * _layers;
+
+    /// <summary>Pinned chunks (never evicted).</summary>
+    public int PinnedChunks => _pinnedCount;
+
+    public bool IsPinned(int chunk) => _pinned[chunk];
+
+    /// <summary>Pins a cached chunk: an unreferenced one leaves the LRU list. Returns false when it was pinned already.</summary>
+    public bool Pin(int chunk)
+    {
+        if (_pinned[chunk])
+        {
+            return false;
+        }
+
+        if (_refs[chunk] == 0)
+        {
+            Unlink(chunk);
+            _evictable--;
+        }
+
+        _pinned[chunk] = true;
+        _pinnedCount++;
+        return true;
+    }
+
+    /// <summary>Unpins a chunk: an unreferenced one becomes evictable, the newest of its priority. Returns false when it was not pinned.</summary>
+    public bool Unpin(int chunk)
+    {
+        if (!_pinned[chunk])
+        {
+            return false;
+        }
+
+        _pinned[chunk] = false;
+        _pinnedCount--;
+        if (_refs[chunk] == 0)
+        {
+            LinkByPriority(chunk);
+            _evictable++;
+        }
+
+        return true;
+    }
+
+    /// <summary>Unpins every chunk; returns how many were pinned.</summary>
+    public int UnpinAll()
+    {
+        int unpinned = 0;
+        for (int chunk = 0; chunk < _pinned.Length && _pinnedCount > 0; chunk++)
+        {
+            if (_pinned[chunk] && Unpin(chunk))
+            {
+                unpinned++;
+            }
+        }
+
+        return unpinned;
+    }
 
     public int Layers => _layers;
 
@@ -101,7 +162,7 @@ internal sealed class ChunkTable
         return hits;
     }
 
-    /// <summary>Of the first <paramref name="hits"/> keys (all cached), how many name unreferenced chunks; marks them so that <see cref="TryEvictOldest"/> passes them over until the next mark.</summary>
+    /// <summary>Of the first <paramref name="hits"/> keys (all cached), how many name evictable (unreferenced, unpinned) chunks; marks them so that <see cref="TryEvictOldest"/> passes them over until the next mark.</summary>
     public int GuardHits(ReadOnlySpan<KvChunkKey> keys, int hits)
     {
         int epoch = NextEpoch();
@@ -110,7 +171,7 @@ internal sealed class ChunkTable
         {
             int chunk = _index[keys[i]];
             _guardEpoch[chunk] = epoch;
-            if (_refs[chunk] == 0)
+            if (_refs[chunk] == 0 && !_pinned[chunk])
             {
                 unreferenced++;
             }
@@ -148,7 +209,7 @@ internal sealed class ChunkTable
     /// <summary>One more agent references the chunk; an unreferenced chunk leaves the LRU list.</summary>
     public void AddRef(int chunk)
     {
-        if (_refs[chunk] == 0)
+        if (_refs[chunk] == 0 && !_pinned[chunk])
         {
             Unlink(chunk);
             _evictable--;
@@ -165,7 +226,7 @@ internal sealed class ChunkTable
     {
         Debug.Assert(_refs[chunk] > 0, "only a referenced chunk is released");
         _priority[chunk] = Math.Max(_priority[chunk], priority);
-        if (--_refs[chunk] == 0)
+        if (--_refs[chunk] == 0 && !_pinned[chunk])
         {
             LinkByPriority(chunk);
             _evictable++;
@@ -207,7 +268,7 @@ internal sealed class ChunkTable
     /// <summary>Forgets a chunk whatever its count (used only by the test mutants, which must be caught).</summary>
     public void RemoveUnchecked(int chunk, Span<int> ids, bool keepKey)
     {
-        if (_refs[chunk] == 0)
+        if (_refs[chunk] == 0 && !_pinned[chunk])
         {
             Unlink(chunk);
             _evictable--;
@@ -230,7 +291,7 @@ internal sealed class ChunkTable
     /// </summary>
     public string? FindViolation(int[] listed)
     {
-        int live = 0, unreferenced = 0;
+        int live = 0, unreferenced = 0, pinned = 0;
         for (int chunk = 0; chunk < _key.Length; chunk++)
         {
             if (_refs[chunk] == None)
@@ -249,7 +310,11 @@ internal sealed class ChunkTable
                 return $"chunk {_key[chunk]} counts {_refs[chunk]} references but {listed[chunk]} agents list it";
             }
 
-            if (_refs[chunk] == 0)
+            if (_pinned[chunk])
+            {
+                pinned++;
+            }
+            else if (_refs[chunk] == 0)
             {
                 unreferenced++;
             }
@@ -273,7 +338,12 @@ internal sealed class ChunkTable
             return $"{live} chunks are live, {Count} are counted and {_index.Count} keys are indexed";
         }
 
-        return unreferenced != _evictable ? $"{unreferenced} chunks are unreferenced but {_evictable} are counted evictable" : FindListViolation();
+        if (pinned != _pinnedCount)
+        {
+            return $"{pinned} chunks are pinned but {_pinnedCount} are counted";
+        }
+
+        return unreferenced != _evictable ? $"{unreferenced} chunks are unreferenced and unpinned but {_evictable} are counted evictable" : FindListViolation();
     }
 
     /// <summary>Every block mapped to a chunk is one of that chunk's blocks.</summary>
@@ -327,7 +397,7 @@ internal sealed class ChunkTable
         {
             if (_refs[chunk] != None)
             {
-                text.Append(_key[chunk]).Append(':').Append(_refs[chunk]).Append('/').Append(_priority[chunk]).Append('[').AppendJoin(',', BlocksOf(chunk).ToArray()).Append("],");
+                text.Append(_key[chunk]).Append(':').Append(_refs[chunk]).Append('/').Append(_priority[chunk]).Append(_pinned[chunk] ? "/pinned" : string.Empty).Append('[').AppendJoin(',', BlocksOf(chunk).ToArray()).Append("],");
             }
         }
 
@@ -340,7 +410,7 @@ internal sealed class ChunkTable
         int previous = None;
         for (int chunk = _oldest; chunk != None; chunk = _newer[chunk])
         {
-            if (_refs[chunk] != 0 || _older[chunk] != previous || ++walked > _evictable)
+            if (_refs[chunk] != 0 || _pinned[chunk] || _older[chunk] != previous || ++walked > _evictable)
             {
                 return $"the LRU list is broken at chunk slot {chunk}";
             }
@@ -364,6 +434,12 @@ internal sealed class ChunkTable
         foreach (int id in blocks)
         {
             _chunkOfBlock[id] = None;
+        }
+
+        if (_pinned[chunk])
+        {
+            _pinned[chunk] = false; // only the mutants remove a pinned chunk
+            _pinnedCount--;
         }
 
         _refs[chunk] = None;

@@ -88,6 +88,30 @@ public sealed class KvPrefixCache
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public int CountCachedChunks(ReadOnlySpan<KvChunkKey> keys) => _pool.CountCachedChunks(keys);
 
+    /// <summary>
+    /// Pins the cached full chunks of <paramref name="tokens"/> (a system prompt, say): they are never evicted, even
+    /// when no agent references them, until unpinned. Chunks not cached yet are not pinned: pin after the prompt was
+    /// published. Pinned chunks may hold at most <see cref="KvPrefixCacheOptions.MaxPinnedShare"/> of the pool.
+    /// </summary>
+    /// <param name="tokens">The prefix's token ids, from its start.</param>
+    /// <param name="context">The context it was admitted with.</param>
+    /// <returns>The chunks pinned by this call (chunks pinned already are not counted).</returns>
+    /// <exception cref="InvalidOperationException">The pinned share would exceed the cap; nothing was pinned.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public int Pin(ReadOnlySpan<int> tokens, KvPrefixContext context = default) => WithKeys(tokens, context, static (pool, keys) => pool.PinPrefix(keys));
+
+    /// <summary>Unpins the cached full chunks of <paramref name="tokens"/>; unreferenced ones become evictable again.</summary>
+    /// <param name="tokens">The prefix's token ids, from its start.</param>
+    /// <param name="context">The context it was pinned with.</param>
+    /// <returns>The chunks unpinned.</returns>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public int Unpin(ReadOnlySpan<int> tokens, KvPrefixContext context = default) => WithKeys(tokens, context, static (pool, keys) => pool.UnpinPrefix(keys));
+
+    /// <summary>Unpins every pinned chunk.</summary>
+    /// <returns>The chunks unpinned.</returns>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public int UnpinAll() => _pool.UnpinAllPrefixes();
+
     /// <summary>Evicts every chunk no agent references (their blocks are cleared by the pool's clear mode and become free); referenced chunks stay.</summary>
     /// <returns>The number of chunks evicted.</returns>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
@@ -97,4 +121,19 @@ public sealed class KvPrefixCache
     /// <returns>A snapshot.</returns>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public KvPrefixCacheStatistics GetStatistics() => _pool.ReadPrefixStatistics();
+
+    private int WithKeys(ReadOnlySpan<int> tokens, KvPrefixContext context, Func<BlockPool, ReadOnlySpan<KvChunkKey>, int> action)
+    {
+        ChunkKeyHasher hasher = Hasher;
+        KvChunkKey[] keys = System.Buffers.ArrayPool<KvChunkKey>.Shared.Rent(Math.Max(1, tokens.Length / hasher.TokensPerChunk));
+        try
+        {
+            int count = hasher.ComputeKeys(hasher.Root(context), tokens, keys);
+            return action(_pool, keys.AsSpan(0, count));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<KvChunkKey>.Shared.Return(keys);
+        }
+    }
 }

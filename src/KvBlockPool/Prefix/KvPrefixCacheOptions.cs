@@ -22,4 +22,10 @@ public sealed class KvPrefixCacheOptions
 
     /// <summary>How chunk keys are computed; <see cref="KvChunkHashAlgorithm.XxHash128"/> by default.</summary>
     public KvChunkHashAlgorithm HashAlgorithm { get; set; } = KvChunkHashAlgorithm.XxHash128;
+
+    /// <summary>
+    /// The largest share of the pool's blocks that pinned chunks (<see cref="KvPrefixCache.Pin"/>) may hold: more than
+    /// 0, at most 1; 0.5 by default, so pins can never starve admissions of more than half the pool.
+    /// </summary>
+    public double MaxPinnedShare { get; set; } = 0.5;
 }

@@ -3,12 +3,14 @@ namespace KvBlockPool.Prefix;
 /// <summary>A snapshot of a pool's prefix cache: what it holds and how well it has served (see <see cref="KvPrefixCache.GetStatistics"/>).</summary>
 public readonly struct KvPrefixCacheStatistics
 {
-    internal KvPrefixCacheStatistics(int chunks, int evictableChunks, int layers, long lookups, long queriedTokens, long hitTokens, long storedChunks, long duplicateChunks, long evictedChunks)
+    internal KvPrefixCacheStatistics(int chunks, int evictableChunks, int pinnedChunks, int layers, long lookups, long queriedTokens, long hitTokens, long storedChunks, long duplicateChunks, long evictedChunks)
     {
         CachedChunks = chunks;
         EvictableChunks = evictableChunks;
         CachedBlocks = chunks * layers;
         EvictableBlocks = evictableChunks * layers;
+        PinnedChunks = pinnedChunks;
+        PinnedBlocks = pinnedChunks * layers;
         Lookups = lookups;
         QueriedTokens = queriedTokens;
         HitTokens = hitTokens;
@@ -28,6 +30,12 @@ public readonly struct KvPrefixCacheStatistics
 
     /// <summary>Blocks of the evictable chunks; the pool counts them as available.</summary>
     public int EvictableBlocks { get; }
+
+    /// <summary>Pinned chunks (<see cref="KvPrefixCache.Pin"/>): never evicted, referenced or not.</summary>
+    public int PinnedChunks { get; }
+
+    /// <summary>Blocks of the pinned chunks.</summary>
+    public int PinnedBlocks { get; }
 
     /// <summary>Admissions that looked the cache up.</summary>
     public long Lookups { get; }

@@ -30,6 +30,7 @@ public sealed class PoolMetricsTests
         { "kvblockpool.prefix.evicted_chunks", "{chunk}" },
         { "kvblockpool.prefix.cached_blocks", "{block}" },
         { "kvblockpool.prefix.evictable_blocks", "{block}" },
+        { "kvblockpool.prefix.pinned_blocks", "{block}" },
     };
 
     private static readonly AgentId Alice = new(1);

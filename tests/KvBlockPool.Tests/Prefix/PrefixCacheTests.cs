@@ -348,6 +348,43 @@ public sealed class PrefixCacheTests
     }
 
     [Fact]
+    public void A_pinned_prefix_is_never_evicted_until_unpinned_and_pins_are_capped()
+    {
+        using BlockPool pool = Create(capacity: 8); // 4 chunks; pins may hold 4 blocks (half)
+        using var manager = new AgentCacheManager(pool);
+        int[] system = Tokens(9, seed: 160);
+        Publish(manager, Alice, system);
+        Assert.Equal(2, pool.PrefixCache!.Pin(system));
+        Assert.Equal(0, pool.PrefixCache.Pin(system)); // pinned already
+        manager.Release(Alice);
+        Assert.Equal((2, 0, 4), (pool.PrefixCache.GetStatistics().PinnedChunks, pool.PrefixCache.GetStatistics().EvictableChunks, pool.GetStatistics().Available));
+        Assert.Throws<BlockPoolExhaustedException>(() => pool.AllocateAllLayers(Bob, 3)); // only the 4 free blocks can be had
+
+        // A hit on a pinned chunk references it; releasing leaves it pinned, not evictable.
+        Assert.Equal(8, manager.Admit(Carol, system).CachedTokens);
+        manager.Release(Carol);
+        Assert.Equal(0, pool.PrefixCache.GetStatistics().EvictableChunks);
+
+        // Pinning beyond the share is refused and pins nothing.
+        int[] other = Tokens(5, seed: 161);
+        Publish(manager, Bob, other);
+        string before = PoolAssert.Snapshot(pool);
+        InvalidOperationException capped = Assert.Throws<InvalidOperationException>(() => pool.PrefixCache.Pin(other));
+        Assert.Contains("MaxPinnedShare", capped.Message, StringComparison.Ordinal);
+        Assert.Equal(before, PoolAssert.Snapshot(pool));
+
+        Assert.Equal(2, pool.PrefixCache.Unpin(system));
+        Assert.Equal(2, pool.PrefixCache.GetStatistics().EvictableChunks);
+        Assert.Equal(1, pool.PrefixCache.Pin(other));
+        Assert.Equal(1, pool.PrefixCache.UnpinAll());
+        Assert.Equal(0, pool.PrefixCache.UnpinAll());
+        Assert.Throws<ArgumentException>(() => TestPools.Create(prefixCache: new KvPrefixCacheOptions { MaxPinnedShare = 0 }));
+        Assert.Throws<ArgumentException>(() => TestPools.Create(prefixCache: new KvPrefixCacheOptions { MaxPinnedShare = double.NaN }));
+        Assert.Throws<ArgumentException>(() => TestPools.Create(prefixCache: new KvPrefixCacheOptions { MaxPinnedShare = 1.5 }));
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
     public void Without_a_prefix_cache_the_token_admission_is_refused_clearly()
     {
         using BlockPool pool = TestPools.Create(capacity: 16);
