@@ -93,6 +93,35 @@ public sealed unsafe class PooledDecoder : IDisposable
     public void ResetTimings() => _timings = default;
 
     /// <summary>
+    /// Admits <paramref name="agent"/> with <paramref name="prompt"/> through the pool's prefix cache: the tokens
+    /// already cached (shared chunks of earlier agents with the same prefix) are gathered as the past, the model runs
+    /// over the rest only, their K and V are scattered into the agent's own blocks, and the prompt's full chunks are
+    /// published for later agents.
+    /// </summary>
+    /// <param name="agent">An agent the cache manager does not hold.</param>
+    /// <param name="prompt">1 to the decoder's longest prompt of token ids.</param>
+    /// <returns>The logits of the tokens computed (the last row is the next token's), and how many tokens were cached.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The prompt is empty or longer than the decoder's longest prompt.</exception>
+    public (ReadOnlyMemory<float> Logits, int CachedTokens) PrefillCached(AgentId agent, ReadOnlySpan<int> prompt)
+    {
+        if (prompt.IsEmpty || prompt.Length > _maxPromptTokens)
+        {
+            throw new ArgumentOutOfRangeException(nameof(prompt), prompt.Length, $"A prompt must hold 1 to {_maxPromptTokens} tokens (the decoder's longest prompt).");
+        }
+
+        int cached = _cache.Admit(agent, prompt).CachedTokens;
+        using (KvCacheLease lease = _cache.Lease(agent))
+        {
+            Gather(lease, past: cached);
+            ReadOnlySpan<float> logits = Run(prompt[cached..], past: cached);
+            Scatter(lease, first: cached, count: prompt.Length - cached);
+            float[] copy = logits.ToArray();
+            _cache.PublishComputed(agent, prompt.Length);
+            return (copy, cached);
+        }
+    }
+
+    /// <summary>
     /// Admits <paramref name="agent"/> with <paramref name="prompt"/>: blocks for every prompt token on every layer,
     /// one model run over the whole prompt (no past), and the prompt's K and V scattered into the blocks.
     /// </summary>

@@ -52,8 +52,8 @@ public sealed partial class BlockPool
                 }
 
                 ThrowIfOwnerTableFull(table);
-                int hits = chunks.CountHits(keys);
-                int guarded = chunks.GuardHits(keys, hits) * table.Layers;
+                int hits = chunks.Match(keys, out int guarded);
+                guarded *= table.Layers;
                 requested = (blocksPerLayer - hits) * table.Layers;
                 available = table.FreeCount;
                 if (available < requested && available + chunks.EvictableBlocks - guarded >= requested)
@@ -68,7 +68,7 @@ public sealed partial class BlockPool
 
                 if (available >= requested)
                 {
-                    ReferenceAndAllocate(agent, table, chunks, keys[..hits], blocksPerLayer, priority, destination, stack);
+                    ReferenceAndAllocate(agent, table, chunks, hits, blocksPerLayer, priority, destination, stack);
                     _prefixCounters.Lookup(promptTokens, hits * table.Spec.TokensPerBlock);
                     PublishCounts(table);
                     _metrics.Allocated(requested);
@@ -508,33 +508,40 @@ public sealed partial class BlockPool
     }
 
     /// <summary>The admission's changes, after every check passed and the blocks are there: nothing here can fail.</summary>
-    private void ReferenceAndAllocate(AgentId agent, BlockTable table, ChunkTable chunks, ReadOnlySpan<KvChunkKey> hits, int blocksPerLayer, int priority, Span<KvBlock> destination, System.Diagnostics.StackTrace? stack)
+    private void ReferenceAndAllocate(AgentId agent, BlockTable table, ChunkTable chunks, int hits, int blocksPerLayer, int priority, Span<KvBlock> destination, System.Diagnostics.StackTrace? stack)
     {
-        int fresh = blocksPerLayer - hits.Length;
+        int fresh = blocksPerLayer - hits;
         _scrubber.BeforeHandout(table, fresh * table.Layers);
         OwnerRecord record = _owners.RentAgent(agent, table.Layers);
         record.Reserve(0, table.Layers - 1, blocksPerLayer);
         record.Priority = priority;
         _owners.RegisterAgent(record);
-        for (int i = 0; i < hits.Length; i++)
+        ReadOnlySpan<int> matched = chunks.Matched(hits);
+        foreach (int chunk in matched)
         {
-            int chunk = chunks.Find(hits[i]);
             chunks.AddRef(chunk);
-            ReadOnlySpan<int> ids = chunks.BlocksOf(chunk);
-            for (int layer = 0; layer < ids.Length; layer++)
+        }
+
+        // Layer by layer: each list and each destination run is written in order.
+        for (int layer = 0; layer < table.Layers; layer++)
+        {
+            ref BlockList list = ref record.Layers[layer];
+            Span<KvBlock> run = destination.Slice(layer * blocksPerLayer, hits);
+            for (int i = 0; i < matched.Length; i++)
             {
-                record.Layers[layer].AddUnchecked(ids[layer]);
-                destination[(layer * blocksPerLayer) + i] = table.HandleOf(ids[layer], layer);
+                int id = chunks.BlockOf(matched[i], layer);
+                list.AddUnchecked(id);
+                run[i] = table.HandleOf(id, layer);
             }
         }
 
-        int shared = hits.Length * table.Layers;
+        int shared = hits * table.Layers;
         record.BlockCount += shared;
         record.SharedBlocks += shared;
         chunks.ClearGuards();
         for (int layer = 0; layer < table.Layers && fresh > 0; layer++)
         {
-            Span<KvBlock> slice = destination.Slice((layer * blocksPerLayer) + hits.Length, fresh);
+            Span<KvBlock> slice = destination.Slice((layer * blocksPerLayer) + hits, fresh);
             table.PopInto(record, layer, slice);
             _scrubber.OnAllocated(slice, stack, record, firstForOwner: layer == 0);
         }

@@ -35,6 +35,43 @@ public sealed class BitExactDecodeTests(ModelFixture fixture) : IClassFixture<Mo
             new BlockPoolOptions { Spec = new KvCacheSpec(_model.Spec.Layers, _model.Spec.KvHeads, _model.Spec.HeadDim, tokensPerBlock, KvElementType.Float32, layout) });
 
     [Fact]
+    public void Two_agents_sharing_a_prompt_through_the_prefix_cache_reproduce_OnnxRuntime_logits_bit_for_bit()
+    {
+        // 4 tokens per block: the first agent prefills 8 tokens (2 chunks, published), then decodes the 9th; the
+        // second agent's prompt is the same 9 tokens, so it finds 8 cached and runs the model over the 9th only, on
+        // a past read from the first agent's shared blocks. Both must compute exactly what ONNX Runtime does.
+        KvCacheSpec spec = new(_model.Spec.Layers, _model.Spec.KvHeads, _model.Spec.HeadDim, 4, KvElementType.Float32);
+        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec, CapacityBlocks = 512, PrefixCache = new KvBlockPool.Prefix.KvPrefixCacheOptions() });
+        using var cache = new AgentCacheManager(pool);
+        using var decoder = new PooledDecoder(_model, cache, maxPromptTokens: 16);
+        int[] prompt = new DecodeRunOptions { PromptTokens = 9 }.Prompt(0, _model.VocabSize);
+        var first = new AgentId(1);
+        var second = new AgentId(2);
+
+        List<float[]> reference = ReferenceLogits(prompt[..8], prompt[8..]);
+        (ReadOnlyMemory<float> prefill, int firstCached) = decoder.PrefillCached(first, prompt[..8]);
+        Assert.Equal(0, firstCached);
+        AssertSameBits(reference[0], prefill.Span, "the first agent's prefill");
+        AssertSameBits(reference[1], decoder.Decode(first, prompt[8]), "the first agent's 9th token");
+
+        (ReadOnlyMemory<float> shared, int secondCached) = decoder.PrefillCached(second, prompt);
+        Assert.Equal(8, secondCached);
+        AssertSameBits(reference[1], shared.Span, "the second agent's 9th token on the shared past");
+
+        // Both go on decoding the same greedy continuation from their own tails.
+        int token = MultiAgentDecode.ArgMaxOfLastRow(reference[1], _model.VocabSize);
+        List<float[]> onward = ReferenceLogits(prompt[..8], [prompt[8], token]);
+        float[] a = decoder.Decode(first, token).ToArray();
+        float[] b = decoder.Decode(second, token).ToArray();
+        AssertSameBits(onward[2], a, "the first agent, a step on");
+        AssertSameBits(onward[2], b, "the second agent, a step on");
+        Assert.Equal(2, pool.PrefixCache!.GetStatistics().StoredChunks);
+        cache.Release(first);
+        cache.Release(second);
+        Assert.Equal(0, pool.GetStatistics().Allocated);
+    }
+
+    [Fact]
     public void The_preallocated_contiguous_host_computes_what_OnnxRuntime_own_decoding_does()
     {
         int[] prompt = new DecodeRunOptions().Prompt(0, _model.VocabSize);

@@ -158,6 +158,29 @@ internal sealed class OwnerRecord
     /// <summary>Drops every cached block from the lists (their references were released), keeping the order of the rest.</summary>
     public void RemoveShared(BlockTable table)
     {
+        // A chunk sits at the same index on every layer, and hits come first: usually the shared entries are the
+        // first ones of every list, and each list just moves down.
+        ReadOnlySpan<int> first = BlocksOn(0);
+        int lead = 0;
+        while (lead < first.Length && table.IsCached(first[lead]))
+        {
+            lead++;
+        }
+
+        if (lead * Layers.Length == SharedBlocks)
+        {
+            for (int layer = 0; layer < Layers.Length; layer++)
+            {
+                ref BlockList list = ref Layers[layer];
+                Array.Copy(list.Items, lead, list.Items, 0, list.Count - lead);
+                list.Count -= lead;
+            }
+
+            BlockCount -= SharedBlocks;
+            SharedBlocks = 0;
+            return;
+        }
+
         for (int layer = 0; layer < Layers.Length; layer++)
         {
             ref BlockList list = ref Layers[layer];

@@ -28,6 +28,7 @@ internal sealed class ChunkTable
     private readonly bool[] _pinned;       // never evicted while pinned, referenced or not
     private readonly int[] _chunkOfBlock;  // per block id: its chunk, or None
     private readonly int[] _freeSlots;
+    private readonly int[] _matched;       // the chunks of the last Match, in key order (used under the gate only)
     private readonly Dictionary<KvChunkKey, int> _index;
     private int _freeSlotCount;
     private int _oldest = None;            // the next victim
@@ -52,6 +53,7 @@ internal sealed class ChunkTable
         _pinned = new bool[chunks];
         _chunkOfBlock = new int[capacityBlocks];
         _freeSlots = new int[chunks];
+        _matched = new int[chunks];
         _index = new Dictionary<KvChunkKey, int>(chunks);
         Array.Fill(_refs, None);
         Array.Fill(_chunkOfBlock, None);
@@ -162,23 +164,36 @@ internal sealed class ChunkTable
         return hits;
     }
 
-    /// <summary>Of the first <paramref name="hits"/> keys (all cached), how many name evictable (unreferenced, unpinned) chunks; marks them so that <see cref="TryEvictOldest"/> passes them over until the next mark.</summary>
-    public int GuardHits(ReadOnlySpan<KvChunkKey> keys, int hits)
+    /// <summary>
+    /// Finds the longest cached prefix of <paramref name="keys"/> (one index lookup per key), remembers its chunks
+    /// (<see cref="Matched"/>) and guards them, so that <see cref="TryEvictOldest"/> passes them over until the next
+    /// guard epoch. Returns the number of chunks hit; <paramref name="evictable"/> says how many of them are evictable.
+    /// </summary>
+    public int Match(ReadOnlySpan<KvChunkKey> keys, out int evictable)
     {
         int epoch = NextEpoch();
-        int unreferenced = 0;
-        for (int i = 0; i < hits; i++)
+        int hits = 0;
+        evictable = 0;
+        int limit = Math.Min(keys.Length, _matched.Length);
+        while (hits < limit && _index.TryGetValue(keys[hits], out int chunk))
         {
-            int chunk = _index[keys[i]];
+            _matched[hits++] = chunk;
             _guardEpoch[chunk] = epoch;
             if (_refs[chunk] == 0 && !_pinned[chunk])
             {
-                unreferenced++;
+                evictable++;
             }
         }
 
-        return unreferenced;
+        return hits;
     }
+
+    /// <summary>The chunks of the last <see cref="Match"/>.</summary>
+    public ReadOnlySpan<int> Matched(int hits) => _matched.AsSpan(0, hits);
+
+    /// <summary>The chunk's block for <paramref name="layer"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public int BlockOf(int chunk, int layer) => _ids[(chunk * _layers) + layer];
 
     /// <summary>Starts a new guard epoch with no chunk guarded.</summary>
     public void ClearGuards() => NextEpoch();
