@@ -385,6 +385,38 @@ public sealed class PrefixCacheTests
     }
 
     [Fact]
+    public async Task Saving_an_agent_whose_prefix_is_shared_saves_its_bytes_and_the_restore_holds_them_as_its_own()
+    {
+        using BlockPool pool = Create(capacity: 32);
+        using var manager = new AgentCacheManager(pool);
+        int[] prompt = Tokens(9, seed: 170);
+        manager.Admit(Alice, prompt);
+        Fill(pool, manager, Alice, 0x7E);
+        manager.PublishComputed(Alice, 9);
+        manager.Admit(Bob, prompt); // shares 2 chunks, owns its last block
+        var bobBlocks = new KvBlock[3];
+        manager.CopyBlocks(Bob, 1, bobBlocks);
+        pool.GetBlockSpan(bobBlocks[2]).Fill(0x42);
+
+        using var saved = new MemoryStream();
+        await KvBlockPool.Persistence.KvCacheWriter.SaveAsync(pool, Bob, saved, tokenCount: 9);
+        saved.Position = 0;
+        var restored = new AgentId(9);
+        await KvBlockPool.Persistence.KvCacheReader.RestoreAsync(pool, saved, restored);
+        using KvCacheLease lease = pool.Lease(restored);
+        for (int layer = 0; layer < 2; layer++)
+        {
+            Assert.Equal(3, lease.GetBlockCount(layer));
+            Assert.All(lease.GetKeys<byte>(layer, 0).ToArray(), b => Assert.Equal(0x7E, b));
+            Assert.All(lease.GetValues<byte>(layer, 1).ToArray(), b => Assert.Equal(0x7E, b));
+        }
+
+        Assert.All(lease.GetKeys<byte>(1, 2).ToArray(), b => Assert.Equal(0x42, b));
+        pool.GetBlockSpan(pool.GetAgentBlocks(restored).GetBlock(0, 0)).Fill(1); // the restored blocks are the agent's own, writable
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
     public void Without_a_prefix_cache_the_token_admission_is_refused_clearly()
     {
         using BlockPool pool = TestPools.Create(capacity: 16);
