@@ -288,6 +288,28 @@ public sealed class PrefixCacheTests
         PoolAssert.Invariants(pool);
     }
 
+    [Fact]
+    public void Cached_chunks_are_not_leaks_but_an_agent_holding_shared_blocks_at_dispose_is_reported_with_them()
+    {
+        BlockPool pool = Create(capacity: 32);
+        var manager = new AgentCacheManager(pool);
+        Publish(manager, Alice, Tokens(9, seed: 180));
+        manager.Release(Alice);
+        pool.PrefixCache!.Pin(Tokens(9, seed: 180));
+        manager.Dispose();
+        pool.Dispose();
+        Assert.Null(pool.LeakReport);
+
+        BlockPool leaky = Create(capacity: 32);
+        var leakyManager = new AgentCacheManager(leaky);
+        Publish(leakyManager, Alice, Tokens(9, seed: 181));
+        leakyManager.Admit(Bob, Tokens(9, seed: 181)); // 2 shared + 1 own block per layer
+        leaky.Dispose();
+        Assert.NotNull(leaky.LeakReport);
+        Assert.Equal(6, leaky.LeakReport.BlocksByAgent[Bob]);
+        leakyManager.Dispose();
+    }
+
     [Theory]
     [InlineData(BlockClearMode.ZeroOnFree, false)]
     [InlineData(BlockClearMode.None, false)]
