@@ -20,6 +20,20 @@ public static class Program
             return;
         }
 
+        if (args is ["--prefix-trace"])
+        {
+            // The recorded shared-prefix trace replayed at several pool sizes (Prefix/PrefixTraceReplay.cs): hit rates, not timings.
+            Prefix.PrefixTraceReplay.Run();
+            return;
+        }
+
+        if (args is ["--prefix-trace-generate", string path])
+        {
+            // How Prefix/shared-prefix-trace.csv was recorded.
+            Prefix.PrefixTrace.Write(path, Prefix.PrefixTrace.Generate(requests: 2_000, seed: 16));
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
