@@ -36,23 +36,8 @@ public sealed partial class AgentCacheManager
         KvCacheSpec spec = _pool.Spec;
         int perLayer = spec.BlocksForTokens(promptTokens);
         long total = (long)perLayer * spec.Layers;
-        if (total > _pool.Capacity)
-        {
-            // Waiting would never help: say so instead of reporting an exhaustion the caller might retry forever.
-            throw new ArgumentOutOfRangeException(
-                nameof(promptTokens),
-                promptTokens,
-                string.Create(CultureInfo.InvariantCulture, $"A prompt of {promptTokens} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}; nothing changed. Shorten the prompt or give the pool a larger capacity."));
-        }
-
-        lock (_gate)
-        {
-            if (_agents.ContainsKey(agent))
-            {
-                ThrowAlreadyAdmitted(agent);
-            }
-        }
-
+        ThrowIfNeverFits(nameof(promptTokens), promptTokens, perLayer, total, spec);
+        ThrowIfAdmitted(agent);
         int held = _pool.GetBlockCount(agent);
         if (held > 0)
         {
@@ -61,19 +46,32 @@ public sealed partial class AgentCacheManager
                 nameof(agent));
         }
 
-        AgentCache record = RentRecord(spec.Layers);
+        // The record's arrays grow only once the pool has granted the blocks (none for an empty prompt).
+        return AdmitReserved(agent, spec.Layers, promptTokens, total, (this, perLayer, throwOnExhaustion), static (record, state) =>
+            state.perLayer == 0 || state.Item1.AllocateAllLayersInto(record, record.Agent, state.perLayer, record.LayerCount * state.perLayer, state.throwOnExhaustion) ? 0 : -1) >= 0;
+    }
+
+    /// <summary>
+    /// The one admission body: reserves <paramref name="agent"/>'s id (so two admissions of one agent cannot both
+    /// reach the pool), lets <paramref name="grant"/> get the blocks from the pool and fill the record (it returns
+    /// the chunks hit, or -1 when the pool refused without throwing), and counts the agent in, or, if anything
+    /// failed, gives the id and the record back. Returns what the grant returned.
+    /// </summary>
+    private int AdmitReserved<TState>(AgentId agent, int layers, int tokens, long total, TState state, Func<AgentCache, TState, int> grant)
+        where TState : allows ref struct
+    {
+        AgentCache record = RentRecord(layers);
         bool reserved = false;
         bool admitted = false;
         Monitor.Enter(record);
         try
         {
-            // Reserve the id first, so two admissions of one agent cannot both reach the pool.
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (_agents.ContainsKey(agent))
                 {
-                    ThrowAlreadyAdmitted(agent); // admitted by another thread since the check above
+                    ThrowAlreadyAdmitted(agent); // admitted by another thread since the caller's check
                 }
 
                 record.Agent = agent;
@@ -81,19 +79,19 @@ public sealed partial class AgentCacheManager
                 reserved = true;
             }
 
-            // The record's arrays grow only once the pool has granted the blocks (none for an empty prompt).
-            if (perLayer > 0 && !AllocateAllLayersInto(record, agent, perLayer, (int)total, throwOnExhaustion))
+            int granted = grant(record, state);
+            if (granted < 0)
             {
-                return false;
+                return granted;
             }
 
-            record.Tokens = promptTokens;
+            record.Tokens = tokens;
             record.IsAdmitted = true;
             admitted = true;
-            Interlocked.Add(ref _totalTokens, promptTokens);
+            Interlocked.Add(ref _totalTokens, tokens);
             Interlocked.Add(ref _totalBlocks, total);
             Interlocked.Increment(ref _agentCount);
-            return true;
+            return granted;
         }
         finally
         {
@@ -114,6 +112,29 @@ public sealed partial class AgentCacheManager
             if (!admitted)
             {
                 _records.Return(record);
+            }
+        }
+    }
+
+    /// <summary>Refuses, before anything changes, a prompt that needs more blocks than the pool has at all: waiting would never help.</summary>
+    private void ThrowIfNeverFits(string parameter, int promptTokens, int perLayer, long total, KvCacheSpec spec)
+    {
+        if (total > _pool.Capacity)
+        {
+            throw new ArgumentOutOfRangeException(
+                parameter,
+                promptTokens,
+                string.Create(CultureInfo.InvariantCulture, $"A prompt of {promptTokens} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}; nothing changed. Shorten the prompt or give the pool a larger capacity."));
+        }
+    }
+
+    private void ThrowIfAdmitted(AgentId agent)
+    {
+        lock (_gate)
+        {
+            if (_agents.ContainsKey(agent))
+            {
+                ThrowAlreadyAdmitted(agent);
             }
         }
     }

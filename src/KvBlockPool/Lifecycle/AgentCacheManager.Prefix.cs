@@ -157,115 +157,93 @@ public sealed partial class AgentCacheManager
         int length = promptTokens.Length;
         int perLayer = spec.BlocksForTokens(length);
         long total = (long)perLayer * spec.Layers;
-        if (total > _pool.Capacity)
-        {
-            throw new ArgumentOutOfRangeException(
-                nameof(promptTokens),
-                length,
-                string.Create(CultureInfo.InvariantCulture, $"A prompt of {length} tokens needs {perLayer} block(s) on each of {spec.Layers} layers ({total} blocks), more than the pool's capacity of {_pool.Capacity}; nothing changed. Shorten the prompt or give the pool a larger capacity."));
-        }
-
-        lock (_gate)
-        {
-            if (_agents.ContainsKey(agent))
-            {
-                ThrowAlreadyAdmitted(agent);
-            }
-        }
+        ThrowIfNeverFits(nameof(promptTokens), length, perLayer, total, spec);
+        ThrowIfAdmitted(agent);
 
         // The keys are computed once, before anything changes; the last token is never a hit (the model must
         // compute it to yield logits), so only the chunks before it are looked up.
         int full = length / cache.TokensPerChunk;
-        int hittable = length == 0 ? 0 : (length - 1) / cache.TokensPerChunk;
         KvChunkKey[] keys = ArrayPool<KvChunkKey>.Shared.Rent(Math.Max(full, 1));
-        AgentCache record = RentRecord(spec.Layers);
-        bool reserved = false;
-        bool admitted = false;
-        Monitor.Enter(record);
         try
         {
             KvChunkKey root = cache.GetRootKey(context);
             cache.ComputeKeys(root, promptTokens, keys);
-            lock (_gate)
+            var grant = new PrefixGrant(this, promptTokens, keys.AsSpan(0, full), root, perLayer, priority, throwOnExhaustion);
+            int hits = AdmitReserved(agent, spec.Layers, length, total, grant, static (record, grant) => grant.Manager.GrantWithPrefix(record, grant));
+            if (hits < 0)
             {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                if (_agents.ContainsKey(agent))
-                {
-                    ThrowAlreadyAdmitted(agent);
-                }
-
-                record.Agent = agent;
-                _agents.Add(agent, record);
-                reserved = true;
+                return false;
             }
 
-            int hits = 0;
-            if (perLayer > 0)
-            {
-                KvBlock[] blocks = ArrayPool<KvBlock>.Shared.Rent((int)total);
-                try
-                {
-                    Span<KvBlock> granted = blocks.AsSpan(0, (int)total);
-                    hits = _pool.AdmitWithPrefix(agent, keys.AsSpan(0, hittable), perLayer, priority, length, granted, throwOnExhaustion);
-                    if (hits < 0)
-                    {
-                        return false;
-                    }
-
-                    try
-                    {
-                        record.EnsureRoom(perLayer, (int)total);
-                        record.Prefix.Start(root, promptTokens, keys.AsSpan(0, full), hits);
-                    }
-                    catch
-                    {
-                        // Out of memory growing the record: give everything back, so the pool and the books agree.
-                        _pool.FreeAgent(agent);
-                        throw;
-                    }
-
-                    record.AppendLayerMajor(granted, perLayer);
-                }
-                finally
-                {
-                    ArrayPool<KvBlock>.Shared.Return(blocks);
-                }
-            }
-            else
-            {
-                record.Prefix.Start(root, promptTokens, [], 0);
-            }
-
-            record.Tokens = length;
-            record.IsAdmitted = true;
-            admitted = true;
-            Interlocked.Add(ref _totalTokens, length);
-            Interlocked.Add(ref _totalBlocks, total);
-            Interlocked.Increment(ref _agentCount);
             admission = new KvPrefixAdmission(length, hits * spec.TokensPerBlock, spec.TokensPerBlock);
             return true;
         }
         finally
         {
             ArrayPool<KvChunkKey>.Shared.Return(keys);
-            if (!admitted)
+        }
+    }
+
+    /// <summary>The pool's prefix admission for a reserved record: the hits referenced, the rest allocated, the record filled. Returns the hits, or -1 when refused without throwing.</summary>
+    private int GrantWithPrefix(AgentCache record, PrefixGrant grant)
+    {
+        int hits = 0;
+        if (grant.PerLayer > 0)
+        {
+            int total = grant.PerLayer * record.LayerCount;
+            int hittable = (grant.Prompt.Length - 1) / _pool.PrefixCache!.TokensPerChunk;
+            KvBlock[] blocks = ArrayPool<KvBlock>.Shared.Rent(total);
+            try
             {
-                if (reserved)
+                Span<KvBlock> granted = blocks.AsSpan(0, total);
+                hits = _pool.AdmitWithPrefix(record.Agent, grant.Keys[..hittable], grant.PerLayer, grant.Priority, grant.Prompt.Length, granted, grant.ThrowOnExhaustion);
+                if (hits < 0)
                 {
-                    lock (_gate)
-                    {
-                        _agents.Remove(agent);
-                    }
+                    return hits;
                 }
 
-                record.Agent = default;
-            }
+                try
+                {
+                    record.EnsureRoom(grant.PerLayer, total);
+                    record.Prefix.Start(grant.Root, grant.Prompt, grant.Keys, hits);
+                }
+                catch
+                {
+                    // Out of memory growing the record: give everything back, so the pool and the books agree.
+                    _pool.FreeAgent(record.Agent);
+                    throw;
+                }
 
-            Monitor.Exit(record);
-            if (!admitted)
+                record.AppendLayerMajor(granted, grant.PerLayer);
+            }
+            finally
             {
-                _records.Return(record);
+                ArrayPool<KvBlock>.Shared.Return(blocks);
             }
         }
+        else
+        {
+            record.Prefix.Start(grant.Root, grant.Prompt, [], 0);
+        }
+
+        return hits;
+    }
+
+    /// <summary>What a prefix admission hands its grant: the prompt and its keys (spans, so a ref struct).</summary>
+    private readonly ref struct PrefixGrant(AgentCacheManager manager, ReadOnlySpan<int> prompt, ReadOnlySpan<KvChunkKey> keys, KvChunkKey root, int perLayer, int priority, bool throwOnExhaustion)
+    {
+        public AgentCacheManager Manager { get; } = manager;
+
+        public ReadOnlySpan<int> Prompt { get; } = prompt;
+
+        public ReadOnlySpan<KvChunkKey> Keys { get; } = keys;
+
+        public KvChunkKey Root { get; } = root;
+
+        public int PerLayer { get; } = perLayer;
+
+        public int Priority { get; } = priority;
+
+        public bool ThrowOnExhaustion { get; } = throwOnExhaustion;
     }
 }

@@ -13,9 +13,9 @@ internal static class LeakReportBuilder
     /// <summary>The report, or null when nothing is allocated.</summary>
     public static BlockLeakReport? Build(string poolName, BlockTable table, OwnerTable owners, BlockScrubber scrubber)
     {
-        // Blocks held by no agent and no scope are not leaked: with a prefix cache, unreferenced chunks are the cache's
-        // contents (and referenced ones are counted under the agents that list them).
-        if (owners.AgentCount == 0 && owners.OpenScopes == 0)
+        // Nothing leaked when no agent holds blocks and nothing outside the cache is allocated: with a prefix cache,
+        // unreferenced chunks are the cache's contents (and referenced ones are counted under the agents that list them).
+        if (owners.AgentCount == 0 && table.Allocated - (table.Chunks?.CachedBlocks ?? 0) == 0)
         {
             return null;
         }
