@@ -65,9 +65,9 @@ internal sealed class ChunkKeyHasher
     /// <summary>The root every chain of <paramref name="context"/> starts from: the parent of a prompt's first chunk.</summary>
     public KvChunkKey Root(KvPrefixContext context)
     {
-        int length = Domain.Length + _specBytes.Length + Measure(context.Salt) + Measure(context.Adapter);
-        byte[] input = new byte[length + (_algorithm == KvChunkHashAlgorithm.XxHash128 ? _secret.Length : 0)];
-        var writer = new Span<byte>(input);
+        int length = Domain.Length + _specBytes.Length + Measure(context.Salt) + Measure(context.Adapter) + (_algorithm == KvChunkHashAlgorithm.XxHash128 ? _secret.Length : 0);
+        Span<byte> input = length <= 512 ? stackalloc byte[length] : new byte[length]; // an admission without a long salt allocates nothing
+        Span<byte> writer = input;
         Domain.CopyTo(writer);
         writer = writer[Domain.Length..];
         _specBytes.CopyTo(writer);
