@@ -1,82 +1,184 @@
+using System.CommandLine;
 using KvBlockPool.Cli.Commands;
+using KvBlockPool.Cli.Simulate.Output;
+using KvBlockPool.Cli.Simulate.Plotting;
+using KvBlockPool.Cli.Simulate.Progress;
+using Spectre.Console;
 
 namespace KvBlockPool.Cli.Simulate;
 
 /// <summary>
 /// <c>simulate</c>, the default command: a multi-agent inference host played against a real pool for a few seconds,
-/// then a report. Exit code 0 when every invariant held and nothing leaked, 1 otherwise, 2 for a bad command line.
+/// then a report (a table, or JSON with <c>--json</c>) and optionally a picture (<c>--plot</c>). Exit code 0 when every
+/// invariant held and nothing leaked, 1 otherwise, 2 for a bad command line.
 /// </summary>
-internal sealed class SimulateCommand : ICliCommand
+internal sealed class SimulateCommand
 {
-    private static readonly HashSet<string> ValueOptions = ["--preset", "--capacity-mib", "--agents", "--threads", "--duration", "--seed"];
-    private static readonly HashSet<string> Flags = ["--diagnostics", "--help", "-h"];
+    private const string Summary = "Run a simulated multi-agent inference host against a pool and report (the default command).";
 
-    public string Name => "simulate";
+    private readonly CliConsole _console;
 
-    public string Summary => "Run a simulated multi-agent inference host against a pool and report (the default).";
-
-    public void WriteHelp(TextWriter writer)
+    private readonly Option<string> _preset = new("--preset")
     {
-        writer.WriteLine("Usage: KvBlockPool.Cli simulate [options]");
-        writer.WriteLine();
-        writer.WriteLine("Plays an inference host against a real pool: worker threads admit agents with prompts, decode");
-        writer.WriteLine("them token by token (some speculatively, truncating rejected drafts), abandon some prefills");
-        writer.WriteLine("part-way (their allocation scope rolls back), wait when the pool is exhausted, and release");
-        writer.WriteLine("everything at the end. Prints ops, throughput, p50/p99 latency per operation, peak occupancy,");
-        writer.WriteLine("exhaustion waits, rollbacks and leaked blocks. Exits 1 if an invariant broke, 2 on bad options.");
-        writer.WriteLine();
-        writer.WriteLine("Options:");
-        writer.WriteLine($"  --preset NAME       model shape: {string.Join(", ", ModelPresets.Names)} (default {ModelPresets.Default})");
-        writer.WriteLine($"  --capacity-mib N    native memory for the pool, in MiB, 1 to 65536 (default {SimulationSettings.DefaultCapacityMiB})");
-        writer.WriteLine($"  --agents N          agents in flight at once, across all threads, 1 to 4096 (default {SimulationSettings.DefaultAgents})");
-        writer.WriteLine($"  --threads N         worker threads, 1 to 256, at most --agents (default {SimulationSettings.DefaultThreads})");
-        writer.WriteLine($"  --duration SECONDS  how long to run, 0.1 to 3600 (default {SimulationSettings.DefaultDurationSeconds})");
-        writer.WriteLine($"  --seed N            random seed for the workload (default {SimulationSettings.DefaultSeed})");
-        writer.WriteLine("  --diagnostics       diagnostics mode: poison and guard bytes checked, allocation stacks kept");
-        writer.WriteLine("  -h, --help          this help");
+        Description = $"Model shape: {string.Join(", ", ModelPresets.Names)}.",
+        HelpName = "name",
+        DefaultValueFactory = _ => ModelPresets.Default,
+    };
+
+    private readonly Option<int> _capacityMiB = new Option<int>("--capacity-mib")
+    {
+        Description = "Native memory for the pool, in MiB, 1 to 65536.",
+        HelpName = "MiB",
+        DefaultValueFactory = _ => SimulationSettings.DefaultCapacityMiB,
+    }.InRange(1, 65536);
+
+    private readonly Option<int> _agents = new Option<int>("--agents")
+    {
+        Description = "Agents in flight at once, across all threads, 1 to 4096.",
+        HelpName = "count",
+        DefaultValueFactory = _ => SimulationSettings.DefaultAgents,
+    }.InRange(1, 4096);
+
+    // No default value factory: the default depends on --agents (4, or fewer when there are fewer agents).
+    private readonly Option<int?> _threads = new Option<int?>("--threads")
+    {
+        Description = $"Worker threads, 1 to 256, at most --agents [default: {SimulationSettings.DefaultThreads}, or --agents if fewer].",
+        HelpName = "count",
+    };
+
+    private readonly Option<double> _duration = new Option<double>("--duration")
+    {
+        Description = "How long to run, in seconds, 0.1 to 3600.",
+        HelpName = "seconds",
+        DefaultValueFactory = _ => SimulationSettings.DefaultDurationSeconds,
+    }.InRange(0.1, 3600);
+
+    private readonly Option<int> _seed = new("--seed")
+    {
+        Description = "Random seed for the workload.",
+        HelpName = "number",
+        DefaultValueFactory = _ => SimulationSettings.DefaultSeed,
+    };
+
+    private readonly Option<bool> _diagnostics = new("--diagnostics")
+    {
+        Description = "Diagnostics mode: poison and guard bytes checked, allocation stacks kept.",
+    };
+
+    private readonly Option<bool> _json = new("--json")
+    {
+        Description = "Write the report as JSON to standard output (no live view, no table); see docs/cli.md for the fields.",
+    };
+
+    private readonly Option<string?> _plot = new("--plot")
+    {
+        Description = "Also draw occupancy, agents and throughput over time and the latency percentiles per operation into FILE: a .png or an .svg.",
+        HelpName = "FILE",
+    };
+
+    public SimulateCommand(CliConsole console)
+    {
+        _console = console;
+        _preset.CompletionSources.Add([.. ModelPresets.Names]);
+        _preset.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out string? name) && name is not null && !ModelPresets.TryCreate(name, out _, out _))
+            {
+                result.AddError($"--preset '{name}' is not a known model. Use one of: {string.Join(", ", ModelPresets.Names)}.");
+            }
+        });
+        _threads.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out int? threads) && threads is < 1 or > 256)
+            {
+                result.AddError($"--threads must be between 1 and 256, not {threads}.");
+            }
+        });
+        _plot.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out string? path) && path is not null && PlotFile.Check(path) is { } problem)
+            {
+                result.AddError($"--plot {problem}");
+            }
+        });
+        Command = new Command("simulate", Summary);
+        Configure(Command);
     }
 
-    public int Run(IReadOnlyList<string> args, CliConsole console)
+    /// <summary>The <c>simulate</c> command.</summary>
+    public Command Command { get; }
+
+    /// <summary>Gives the root command the same options and work, so that no command means <c>simulate</c>.</summary>
+    public void ConfigureAsDefault(RootCommand root) => Configure(root);
+
+    private void Configure(Command command)
     {
-        var options = new OptionReader(args, ValueOptions, Flags);
-        if (options.Has("--help") || options.Has("-h"))
+        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _diagnostics, _json, _plot })
         {
-            WriteHelp(console.Out);
-            return ExitCodes.Success;
+            command.Add(option);
         }
 
-        SimulationSettings settings = Parse(options);
-        SimulationReport report = Simulation.Run(settings, console);
-        report.Write(console.Out);
+        command.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, _agents, SimulationSettings.DefaultAgents, out int agents)
+                && OptionChecks.TryGetValue(result, _threads, null, out int? threads)
+                && threads > agents)
+            {
+                result.AddError($"--threads {threads} is more than --agents {agents}: every thread needs at least one agent slot.");
+            }
+        });
+        command.SetAction(parse => UsageErrors.Guard(_console, command, () => Run(parse)));
+    }
+
+    private int Run(ParseResult parse)
+    {
+        SimulationSettings settings = Bind(parse);
+        bool json = parse.GetValue(_json);
+        string? plot = parse.GetValue(_plot);
+        IAnsiConsole ansi = _console.CreateAnsiConsole();
+        IProgressView progress = json ? new SilentProgressView()
+            : _console.IsTerminal ? new LiveProgressView(ansi)
+            : new PlainProgressView(_console.Out);
+        SimulationReport report = Simulation.Run(settings, progress);
+        if (plot is not null)
+        {
+            if (!PlotFonts.Available)
+            {
+                _console.Error.WriteLine($"{CliApplication.CommandName} simulate: no fonts found, so the plot has no text; install a font (on Debian: apt-get install fonts-dejavu-core).");
+            }
+
+            SimulationPlot.Save(report, plot);
+        }
+
+        if (json)
+        {
+            SimulationJsonDocument.Write(report, plot, _console.Out);
+        }
+        else
+        {
+            new SimulationReportView(ansi).Write(report, plot);
+        }
+
         return report.InvariantsHeld ? ExitCodes.Success : ExitCodes.InvariantBroken;
     }
 
-    internal static SimulationSettings Parse(OptionReader options)
+    private SimulationSettings Bind(ParseResult parse)
     {
-        string preset = options.String("--preset") ?? ModelPresets.Default;
-        if (!ModelPresets.TryCreate(preset, out KvCacheSpec? spec, out string title))
-        {
-            throw new UsageException($"--preset '{preset}' is not a known model. Use one of: {string.Join(", ", ModelPresets.Names)}.");
-        }
-
-        int agents = options.Int("--agents", SimulationSettings.DefaultAgents, 1, 4096);
-        int threads = options.Int("--threads", Math.Min(SimulationSettings.DefaultThreads, agents), 1, 256);
-        if (threads > agents)
-        {
-            throw new UsageException($"--threads {threads} is more than --agents {agents}: every thread needs at least one agent slot.");
-        }
-
+        // The validators have accepted every value, so the preset is known and threads <= agents.
+        string preset = parse.GetValue(_preset)!;
+        ModelPresets.TryCreate(preset, out KvCacheSpec? spec, out string title);
+        int agents = parse.GetValue(_agents);
         return new SimulationSettings
         {
             Preset = preset,
             ModelTitle = title,
-            Spec = spec,
-            CapacityMiB = options.Int("--capacity-mib", SimulationSettings.DefaultCapacityMiB, 1, 65536),
+            Spec = spec!,
+            CapacityMiB = parse.GetValue(_capacityMiB),
             Agents = agents,
-            Threads = threads,
-            DurationSeconds = options.Double("--duration", SimulationSettings.DefaultDurationSeconds, 0.1, 3600),
-            Seed = options.Int("--seed", SimulationSettings.DefaultSeed, int.MinValue, int.MaxValue),
-            Diagnostics = options.Has("--diagnostics"),
+            Threads = parse.GetValue(_threads) ?? Math.Min(SimulationSettings.DefaultThreads, agents),
+            DurationSeconds = parse.GetValue(_duration),
+            Seed = parse.GetValue(_seed),
+            Diagnostics = parse.GetValue(_diagnostics),
         };
     }
 }
