@@ -23,8 +23,16 @@ internal static class CliApplication
         {
             // System.CommandLine's own words (and its "did you mean" for a misspelt option), without the full help
             // it would add: the hint says where the help is, and nothing ran, which exit code 2 says.
+            // Its streams are captured to put the errors before the suggestions and drop the blank lines.
             errors.ShowHelp = false;
-            parse.Invoke(new InvocationConfiguration { Output = console.Error, Error = console.Error });
+            var suggestions = new StringWriter();
+            var problems = new StringWriter();
+            parse.Invoke(new InvocationConfiguration { Output = suggestions, Error = problems });
+            foreach (string text in new[] { problems.ToString(), suggestions.ToString() }.Where(t => !string.IsNullOrWhiteSpace(t)))
+            {
+                console.Error.WriteLine(text.Trim());
+            }
+
             console.Error.WriteLine(UsageErrors.Hint(parse.CommandResult.Command));
             return ExitCodes.Usage;
         }

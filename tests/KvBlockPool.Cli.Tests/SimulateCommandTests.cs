@@ -147,8 +147,9 @@ public sealed partial class SimulateCommandTests
         (int exit, string output, string error) = CliRun.Run(["simulate", .. options]);
 
         Assert.Equal(ExitCodes.Usage, exit);
-        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.Equal(1, Regex.Count(error, Regex.Escape(message))); // once: not once per command that has the option
         Assert.Contains("Run 'kvblockpool simulate --help' for the options.", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n\n", error.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.DoesNotContain("operations", output, StringComparison.Ordinal); // nothing ran
     }
 
