@@ -54,7 +54,8 @@ internal static class LatencyPanel
             LabelFormatter = exponent => SimulationPlot.Short(Math.Pow(10, exponent)),
         };
         plot.Axes.SetLimitsX(0, widest);
-        plot.ShowLegend(Alignment.UpperLeft);
+        // Every curve rises to the right, so the lower right corner stays clear of them.
+        plot.ShowLegend(Alignment.LowerRight);
     }
 
     private static NumericManual PercentileTicks(double widest)
