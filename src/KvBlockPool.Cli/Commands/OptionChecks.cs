@@ -22,6 +22,20 @@ internal static class OptionChecks
         return option;
     }
 
+    /// <summary>The same check for an option without a default, whose value is null when it is not given.</summary>
+    public static Option<T?> InRange<T>(this Option<T?> option, T min, T max)
+        where T : struct, INumber<T>
+    {
+        option.Validators.Add(result =>
+        {
+            if (TryGetValue(result, out T? given) && given is { } value && (value < min || value > max))
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be between {min} and {max}, not {value}."));
+            }
+        });
+        return option;
+    }
+
     /// <summary>
     /// The option's value, or its default when it was not given. False when the text did not convert: System.CommandLine
     /// still runs validators then (dotnet/command-line-api#2645) and reading the value would throw, while the

@@ -36,7 +36,7 @@ internal sealed class SimulateOptions
     {
         Description = $"Worker threads, 1 to 256, at most --agents [default: {SimulationSettings.DefaultThreads}, or --agents if fewer].",
         HelpName = "count",
-    };
+    }.InRange(1, 256);
 
     private readonly Option<double> _duration = new Option<double>("--duration")
     {
@@ -76,13 +76,6 @@ internal sealed class SimulateOptions
             if (OptionChecks.TryGetValue(result, out string? name) && name is not null && !ModelPresets.TryCreate(name, out _, out _))
             {
                 result.AddError($"--preset '{name}' is not a known model. Use one of: {string.Join(", ", ModelPresets.Names)}.");
-            }
-        });
-        _threads.Validators.Add(result =>
-        {
-            if (OptionChecks.TryGetValue(result, out int? threads) && threads is < 1 or > 256)
-            {
-                result.AddError($"--threads must be between 1 and 256, not {threads}.");
             }
         });
         _plot.Validators.Add(result =>
