@@ -53,7 +53,8 @@ internal static class LatencyPanel
             MinorTickGenerator = new LogMinorTickGenerator(),
             LabelFormatter = exponent => SimulationPlot.Short(Math.Pow(10, exponent)),
         };
-        plot.Axes.SetLimitsX(0, widest);
+        // A margin past the last curve, so the label of a tick at its end is not cut off by the frame.
+        plot.Axes.SetLimitsX(0, widest + 0.2);
         // Every curve rises to the right, so the lower right corner stays clear of them.
         plot.ShowLegend(Alignment.LowerRight);
     }
