@@ -21,10 +21,10 @@ public sealed partial class SimulateCommandTests
         Assert.Contains("pool: 2,048 blocks, 128 MiB native", report, StringComparison.Ordinal);
         Assert.Contains("leaked blocks: 0", report, StringComparison.Ordinal);
         Assert.Contains("invariants: all held", report, StringComparison.Ordinal);
-        Assert.Matches(@"(?m)^\| operation +\| +count \| per second \| +p50 \| +p90 \| +p99 \| +p99\.9 \| +max \|$", report);
+        Assert.Matches(@"(?m)^\| operation +\| +count \| +per s \| +p50 \| +p90 \| +p99 \| +p99\.9 \| +max \|$", report);
         foreach (string operation in new[] { "admit", "append", "release" })
         {
-            Match row = Regex.Match(report, $@"^\| {operation} +\| +(?<count>[\d,]+) \| +[\d,]+ \|(?: +[\d.]+ (?:ns|us|ms) \|){{5}}$", RegexOptions.Multiline);
+            Match row = Regex.Match(report, $@"^\| {operation} +\| +(?<count>[\d,]+) \| +[\d,]+ \|(?: +[\d.]+ (?:ns|us|ms|s) \|){{5}}$", RegexOptions.Multiline);
             Assert.True(row.Success, $"no row for {operation}:\n{report}");
             Assert.True(Number(row.Groups["count"].Value) > 0, operation);
         }
@@ -230,8 +230,12 @@ public sealed partial class SimulateCommandTests
     public void Latencies_print_in_the_unit_that_keeps_them_short()
     {
         Assert.Equal("950 ns", LatencyFormat.Format(950));
+        Assert.Equal("1.22 us", LatencyFormat.Format(1_215));
         Assert.Equal("12.3 us", LatencyFormat.Format(12_345));
+        Assert.Equal("123 us", LatencyFormat.Format(123_456));
         Assert.Equal("45.7 ms", LatencyFormat.Format(45_678_901));
+        Assert.Equal("1.20 s", LatencyFormat.Format(1_200_000_000));
+        Assert.All(new long[] { 999, 9_999, 99_999, 999_999, 9_999_999, 999_999_999, 59_999_999_999 }, ns => Assert.InRange(LatencyFormat.Format(ns).Length, 1, 7));
     }
 
     private static SimulationSettings TinySettings(double duration, bool diagnostics = false)

@@ -48,11 +48,14 @@ internal sealed class SimulationReportView(IAnsiConsole console)
 
     private Table LatencyTable(SimulationReport report)
     {
-        var table = new Table { Border = console.Profile.Capabilities.Ansi ? TableBorder.Rounded : TableBorder.Ascii };
+        bool terminal = console.Profile.Capabilities.Ansi;
+        var table = new Table { Border = terminal ? TableBorder.Rounded : TableBorder.Ascii };
         table.AddColumn("operation");
-        foreach (string numeric in new[] { "count", "per second", "p50", "p90", "p99", "p99.9", "max" })
+        foreach (string numeric in new[] { "count", "per s", "p50", "p90", "p99", "p99.9", "max" })
         {
-            table.AddColumn(new TableColumn(numeric).RightAligned());
+            // On a terminal, one space between a number and the border on its left (not two) keeps the table
+            // within 80 columns; a log has room for both.
+            table.AddColumn(new TableColumn(numeric).RightAligned().Padding(1, 0, terminal ? 0 : 1, 0));
         }
 
         foreach (OperationKind kind in Enum.GetValues<OperationKind>())
