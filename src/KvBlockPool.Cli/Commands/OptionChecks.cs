@@ -14,9 +14,9 @@ internal static class OptionChecks
     {
         option.Validators.Add(result =>
         {
-            if (TryGetValue(result, out T value) && (value < min || value > max))
+            if (TryGetValue(result, out T value) && OutOfRange(option, value, min, max) is { } error)
             {
-                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be between {min} and {max}, not {value}."));
+                result.AddError(error);
             }
         });
         return option;
@@ -28,9 +28,9 @@ internal static class OptionChecks
     {
         option.Validators.Add(result =>
         {
-            if (TryGetValue(result, out T? given) && given is { } value && (value < min || value > max))
+            if (TryGetValue(result, out T? value) && value is { } given && OutOfRange(option, given, min, max) is { } error)
             {
-                result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be between {min} and {max}, not {value}."));
+                result.AddError(error);
             }
         });
         return option;
@@ -71,4 +71,8 @@ internal static class OptionChecks
 
         return TryGetValue(result, out value);
     }
+
+    private static string? OutOfRange<T>(Option option, T value, T min, T max)
+        where T : struct, INumber<T> =>
+        value < min || value > max ? string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be between {min} and {max}, not {value}.") : null;
 }
