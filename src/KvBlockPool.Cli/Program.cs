@@ -1,3 +1,3 @@
 using KvBlockPool.Cli;
 
-return CommandLine.Run(args, CliConsole.System);
+return CliApplication.Run(args, CliConsole.System);

@@ -1,49 +1,53 @@
+using System.CommandLine;
 using KvBlockPool.Cli.Commands;
 using KvBlockPool.Persistence;
+using Spectre.Console;
 
 namespace KvBlockPool.Cli.Inspect;
 
 /// <summary>
 /// <c>inspect FILE</c>: validates a saved agent cache without a pool (header, per-layer checksums, trailing bytes)
-/// and prints the header, each layer's checksum and the verdict. Exit code 0 for a valid file, 1 for a damaged one
-/// (or one that cannot be read), 2 for a bad command line.
+/// and prints the header, each layer's checksum and the verdict; <c>--layers</c> adds the per-layer layout as a
+/// table, <c>--json</c> writes all of it as JSON. Exit code 0 for a valid file, 1 for a damaged one (or one that
+/// cannot be read), 2 for a bad command line.
 /// </summary>
-internal sealed class InspectCommand : ICliCommand
+internal sealed class InspectCommand
 {
-    private static readonly HashSet<string> ValueOptions = [];
-    private static readonly HashSet<string> Flags = ["--help", "-h"];
+    private readonly CliConsole _console;
 
-    public string Name => "inspect";
-
-    public string Summary => "Validate a saved agent cache file and print its header, checksums and verdict.";
-
-    public void WriteHelp(TextWriter writer)
+    private readonly Argument<string> _file = new("FILE")
     {
-        writer.WriteLine("Usage: KvBlockPool.Cli inspect FILE");
-        writer.WriteLine();
-        writer.WriteLine("Reads a file written by KvCacheWriter or KvCacheStore, checks its magic, version, header checksum,");
-        writer.WriteLine("every layer's XxHash3 checksum and that nothing follows the last layer, and prints what it found.");
-        writer.WriteLine("Nothing is allocated in a pool. Exits 0 for a valid file, 1 for a damaged or unreadable one,");
-        writer.WriteLine("2 for a bad command line.");
+        Description = "A file written by KvCacheWriter or KvCacheStore.",
+    };
+
+    private readonly Option<bool> _layers = new("--layers")
+    {
+        Description = "Also print the per-layer layout as a table: blocks, first block, offset, bytes, checksum, status.",
+    };
+
+    private readonly Option<bool> _json = new("--json")
+    {
+        Description = "Write the report as JSON to standard output; see docs/cli.md for the fields.",
+    };
+
+    public InspectCommand(CliConsole console)
+    {
+        _console = console;
+        // The summary shows in the command list; the help adds what is checked (the remarks in the type's summary).
+        Command = new Command("inspect", "Validate a saved agent cache file: header, per-layer checksums (and layout), verdict. Exits 1 for a damaged file.")
+        {
+            _file,
+            _layers,
+            _json,
+        };
+        Command.SetAction(parse => UsageErrors.Guard(console, Command, () => Run(parse)));
     }
 
-    public int Run(IReadOnlyList<string> args, CliConsole console)
+    public Command Command { get; }
+
+    private int Run(ParseResult parse)
     {
-        // The file is the one positional argument; everything else goes through the option reader's checks.
-        string[] positional = args.Where(a => !a.StartsWith('-')).ToArray();
-        var options = new OptionReader(args.Where(a => a.StartsWith('-')).ToArray(), ValueOptions, Flags);
-        if (options.Has("--help") || options.Has("-h"))
-        {
-            WriteHelp(console.Out);
-            return ExitCodes.Success;
-        }
-
-        if (positional.Length != 1)
-        {
-            throw new UsageException(positional.Length == 0 ? "give the file to inspect." : $"give one file, not {positional.Length}.");
-        }
-
-        string path = positional[0];
+        string path = parse.GetValue(_file)!;
         KvCacheInspectionReport report;
         try
         {
@@ -51,12 +55,26 @@ internal sealed class InspectCommand : ICliCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            console.Error.WriteLine($"kvblockpool inspect: cannot read '{path}': {ex.Message}");
+            _console.Error.WriteLine($"{CliApplication.CommandName} inspect: cannot read '{path}': {ex.Message}");
             return ExitCodes.InvariantBroken;
         }
 
-        console.Out.WriteLine($"file: {path}");
-        console.Out.WriteLine(report.ToString());
+        if (parse.GetValue(_json))
+        {
+            InspectJsonDocument.Write(path, report, _console.Out);
+        }
+        else
+        {
+            _console.Out.WriteLine($"file: {path}");
+            _console.Out.Write(report.ToString());
+            if (parse.GetValue(_layers))
+            {
+                IAnsiConsole ansi = _console.CreateAnsiConsole();
+                ansi.WriteLine("layout:");
+                ansi.Write(LayoutTable.Create(FileLayout.Rows(report), ansi.Profile.Capabilities.Ansi));
+            }
+        }
+
         return report.IsValid ? ExitCodes.Success : ExitCodes.InvariantBroken;
     }
 }

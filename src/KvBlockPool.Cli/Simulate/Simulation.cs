@@ -1,17 +1,21 @@
-using KvBlockPool.Lifecycle;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using KvBlockPool.Cli.Simulate.Progress;
+using KvBlockPool.Lifecycle;
 
 namespace KvBlockPool.Cli.Simulate;
 
 /// <summary>
 /// Plays a multi-agent inference host against a real pool: builds it, runs the workers for the duration while
-/// showing progress and checking the pool's counters, stops them (every agent is released), then checks that
+/// sampling the pool (for the live view and the plot) and checking its counters, stops them (every agent is released), then checks that
 /// nothing leaked: no block allocated, no agent left, and the process's native bytes back where they started.
 /// </summary>
 internal static class Simulation
 {
-    public static SimulationReport Run(SimulationSettings settings, CliConsole console)
+    /// <summary>Ten samples a second: smooth curves over a few seconds, and a negligible share of the pool's lock.</summary>
+    private static readonly TimeSpan SampleInterval = TimeSpan.FromMilliseconds(100);
+
+    public static SimulationReport Run(SimulationSettings settings, IProgressView progress)
     {
         var failures = new ConcurrentQueue<string>();
         long nativeBefore = BlockPool.LiveNativeBytes;
@@ -59,29 +63,41 @@ internal static class Simulation
             thread.Start();
         }
 
-        var progress = new ProgressDisplay(console);
-        while (true)
+        var samples = new List<SimulationSample> { new(0, 0, 0, 0) }; // the workers start on an empty pool
+        try
         {
-            TimeSpan left = duration - Stopwatch.GetElapsedTime(started);
-            if (left <= TimeSpan.Zero)
+            progress.Run(show =>
             {
-                break;
-            }
+                while (true)
+                {
+                    TimeSpan left = duration - Stopwatch.GetElapsedTime(started);
+                    if (left <= TimeSpan.Zero)
+                    {
+                        break;
+                    }
 
-            Thread.Sleep(left < progress.Interval ? left : progress.Interval);
-            BlockPoolStatistics stats = pool.GetStatistics();
-            CheckCounters(stats, failures);
-            progress.Show(Stopwatch.GetElapsedTime(started), duration, manager.AgentCount, stats, workers.Sum(w => w.Stats.Operations));
+                    Thread.Sleep(left < SampleInterval ? left : SampleInterval);
+                    BlockPoolStatistics stats = pool.GetStatistics();
+                    CheckCounters(stats, failures);
+                    TimeSpan now = Stopwatch.GetElapsedTime(started);
+                    int agents = manager.AgentCount;
+                    long operations = workers.Sum(w => w.Stats.Operations);
+                    samples.Add(new SimulationSample(now.TotalSeconds, stats.Allocated, agents, operations));
+                    show(new ProgressSnapshot(now, duration, agents, stats.Allocated, stats.Capacity, operations));
+                }
+            });
         }
-
-        Volatile.Write(ref stop, 1);
-        foreach (Thread thread in threads)
+        finally
         {
-            thread.Join();
+            // Also when the view fails: the workers must stop and release every agent before the pool goes.
+            Volatile.Write(ref stop, 1);
+            foreach (Thread thread in threads)
+            {
+                thread.Join();
+            }
         }
 
         TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
-        progress.End();
 
         var totals = new WorkerStats();
         foreach (SimulationWorker worker in workers)
@@ -123,6 +139,7 @@ internal static class Simulation
             PeakBlocks = peak,
             LeakedBlocks = leaked,
             Failures = [.. failures],
+            Samples = samples,
         };
     }
 

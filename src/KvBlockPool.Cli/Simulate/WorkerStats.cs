@@ -1,9 +1,11 @@
+using HdrHistogram;
+
 namespace KvBlockPool.Cli.Simulate;
 
 /// <summary>One worker's counters and latencies. Written by its worker only; read after the workers finish (progress reads the counts racily, which is fine for a display).</summary>
 internal sealed class WorkerStats
 {
-    private readonly LatencyHistogram[] _latencies = Enum.GetValues<OperationKind>().Select(_ => new LatencyHistogram()).ToArray();
+    private readonly LongHistogram[] _latencies = Enum.GetValues<OperationKind>().Select(_ => LatencyRecording.Create()).ToArray();
     private long _operations;
 
     public long Operations => Volatile.Read(ref _operations);
@@ -26,11 +28,11 @@ internal sealed class WorkerStats
 
     public long WaitedTicks { get; set; }
 
-    public LatencyHistogram Latency(OperationKind kind) => _latencies[(int)kind];
+    public LongHistogram Latency(OperationKind kind) => _latencies[(int)kind];
 
     public void Record(OperationKind kind, long nanoseconds)
     {
-        _latencies[(int)kind].Record(nanoseconds);
+        LatencyRecording.Record(_latencies[(int)kind], nanoseconds);
         Volatile.Write(ref _operations, _operations + 1);
     }
 

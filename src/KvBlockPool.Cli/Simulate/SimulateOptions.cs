@@ -1,0 +1,132 @@
+using System.CommandLine;
+using KvBlockPool.Cli.Commands;
+using KvBlockPool.Cli.Simulate.Plotting;
+
+namespace KvBlockPool.Cli.Simulate;
+
+/// <summary>
+/// The options of <c>simulate</c>, with their checks, and the settings they make. Each command gets its own set:
+/// System.CommandLine validates an option once per command that holds it, so a shared instance reports twice.
+/// </summary>
+internal sealed class SimulateOptions
+{
+    private readonly Option<string> _preset = new("--preset")
+    {
+        Description = $"Model shape: {string.Join(", ", ModelPresets.Names)}.",
+        HelpName = "name",
+        DefaultValueFactory = _ => ModelPresets.Default,
+    };
+
+    private readonly Option<int> _capacityMiB = new Option<int>("--capacity-mib")
+    {
+        Description = "Native memory for the pool, in MiB, 1 to 65536.",
+        HelpName = "MiB",
+        DefaultValueFactory = _ => SimulationSettings.DefaultCapacityMiB,
+    }.InRange(1, 65536);
+
+    private readonly Option<int> _agents = new Option<int>("--agents")
+    {
+        Description = "Agents in flight at once, across all threads, 1 to 4096.",
+        HelpName = "count",
+        DefaultValueFactory = _ => SimulationSettings.DefaultAgents,
+    }.InRange(1, 4096);
+
+    // No default value factory: the default depends on --agents (4, or fewer when there are fewer agents).
+    private readonly Option<int?> _threads = new Option<int?>("--threads")
+    {
+        Description = $"Worker threads, 1 to 256, at most --agents [default: {SimulationSettings.DefaultThreads}, or --agents if fewer].",
+        HelpName = "count",
+    }.InRange(1, 256);
+
+    private readonly Option<double> _duration = new Option<double>("--duration")
+    {
+        Description = "How long to run, in seconds, 0.1 to 3600.",
+        HelpName = "seconds",
+        DefaultValueFactory = _ => SimulationSettings.DefaultDurationSeconds,
+    }.InRange(0.1, 3600);
+
+    private readonly Option<int> _seed = new("--seed")
+    {
+        Description = "Random seed for the workload.",
+        HelpName = "number",
+        DefaultValueFactory = _ => SimulationSettings.DefaultSeed,
+    };
+
+    private readonly Option<bool> _diagnostics = new("--diagnostics")
+    {
+        Description = "Diagnostics mode: poison and guard bytes checked, allocation stacks kept.",
+    };
+
+    private readonly Option<bool> _json = new("--json")
+    {
+        Description = "Write the report as JSON to standard output (no live view, no table); see docs/cli.md for the fields.",
+    };
+
+    private readonly Option<string?> _plot = new("--plot")
+    {
+        Description = "Also draw occupancy, agents and throughput over time and the latency percentiles per operation into FILE: a .png or an .svg.",
+        HelpName = "FILE",
+    };
+
+    public SimulateOptions()
+    {
+        _preset.CompletionSources.Add([.. ModelPresets.Names]);
+        _preset.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out string? name) && name is not null && !ModelPresets.TryCreate(name, out _, out _))
+            {
+                result.AddError($"--preset '{name}' is not a known model. Use one of: {string.Join(", ", ModelPresets.Names)}.");
+            }
+        });
+        _plot.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out string? path) && path is not null && PlotFile.Check(path) is { } problem)
+            {
+                result.AddError($"--plot {problem}");
+            }
+        });
+    }
+
+    /// <summary>Adds every option, and the check across them, to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _diagnostics, _json, _plot })
+        {
+            command.Add(option);
+        }
+
+        command.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, _agents, SimulationSettings.DefaultAgents, out int agents)
+                && OptionChecks.TryGetValue(result, _threads, null, out int? threads)
+                && threads > agents)
+            {
+                result.AddError($"--threads {threads} is more than --agents {agents}: every thread needs at least one agent slot.");
+            }
+        });
+    }
+
+    public bool Json(ParseResult parse) => parse.GetValue(_json);
+
+    public string? Plot(ParseResult parse) => parse.GetValue(_plot);
+
+    public SimulationSettings Bind(ParseResult parse)
+    {
+        // The validators have accepted every value, so the preset is known and threads <= agents.
+        string preset = parse.GetValue(_preset)!;
+        ModelPresets.TryCreate(preset, out KvCacheSpec? spec, out string title);
+        int agents = parse.GetValue(_agents);
+        return new SimulationSettings
+        {
+            Preset = preset,
+            ModelTitle = title,
+            Spec = spec!,
+            CapacityMiB = parse.GetValue(_capacityMiB),
+            Agents = agents,
+            Threads = parse.GetValue(_threads) ?? Math.Min(SimulationSettings.DefaultThreads, agents),
+            DurationSeconds = parse.GetValue(_duration),
+            Seed = parse.GetValue(_seed),
+            Diagnostics = parse.GetValue(_diagnostics),
+        };
+    }
+}
