@@ -1,3 +1,5 @@
+using KvBlockPool.Prefix;
+
 namespace KvBlockPool.Hosting;
 
 /// <summary>
@@ -68,6 +70,14 @@ public sealed class KvBlockPoolHostingOptions
 
     /// <summary>Skips the check that the machine can still give the pool its memory (see <see cref="BlockPoolOptions.AllowOvercommit"/>).</summary>
     public bool AllowOvercommit { get; set; }
+
+    /// <summary>
+    /// Turns on the pool's prefix cache with these settings (see <see cref="BlockPoolOptions.PrefixCache"/> and
+    /// <c>docs/prefix-cache.md</c>); <see langword="null"/> (the default) leaves it off. In configuration, a
+    /// <c>PrefixCache</c> section turns it on (an empty one with the defaults) unless it holds <c>Enabled: false</c>;
+    /// its <c>KeySecret</c> is base64, never logged and never shown in a validation message.
+    /// </summary>
+    public KvPrefixCacheOptions? PrefixCache { get; set; }
 
     /// <summary>The configuration path the options were bound from, so messages name configuration keys; null when set in code.</summary>
     internal string? SectionPath { get; set; }

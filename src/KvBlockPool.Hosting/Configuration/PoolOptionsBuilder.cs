@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using KvBlockPool.Prefix;
 
 namespace KvBlockPool.Hosting.Configuration;
 
@@ -39,6 +40,8 @@ internal static class PoolOptionsBuilder
             failures.Add(Invariant($"{Key(options, nameof(options.BlocksPerSlab))}: {options.BlocksPerSlab} is negative. Use 0 to let the pool choose, or a positive count."));
         }
 
+        CheckPrefixCache(options, failures);
+
         if (failures.Count > before || spec is null)
         {
             return null;
@@ -55,6 +58,7 @@ internal static class PoolOptionsBuilder
             BlocksPerSlab = options.BlocksPerSlab,
             Name = options.Name,
             AllowOvercommit = options.AllowOvercommit,
+            PrefixCache = options.PrefixCache,
         };
     }
 
@@ -78,6 +82,10 @@ internal static class PoolOptionsBuilder
 
     /// <summary>How a message names a setting: a configuration key when the options came from a section, else the property.</summary>
     public static string Key(KvBlockPoolHostingOptions options, string setting) => Prefix(options) + setting;
+
+    /// <summary>How a message names a setting of a nested group, such as the prefix cache's <c>MaxPinnedShare</c>.</summary>
+    public static string Key(KvBlockPoolHostingOptions options, string group, string setting) =>
+        Key(options, group) + (options.SectionPath is null ? "." : ":") + setting;
 
     private static string Prefix(KvBlockPoolHostingOptions options) => options.SectionPath switch
     {
@@ -233,6 +241,37 @@ internal static class PoolOptionsBuilder
                 failures.Add(Invariant(
                     $"{bytesKey}: {bytes} bytes do not hold even one block of {spec.BytesPerBlock} bytes ({spec}). Raise the budget or use a smaller spec."));
                 break;
+        }
+    }
+
+    /// <summary>
+    /// The checks the pool makes of <see cref="KvPrefixCacheOptions"/>, made here so that they name the host's keys;
+    /// the key secret is described by its length only.
+    /// </summary>
+    private static void CheckPrefixCache(KvBlockPoolHostingOptions options, List<string> failures)
+    {
+        if (options.PrefixCache is not { } prefix)
+        {
+            return;
+        }
+
+        const string group = nameof(options.PrefixCache);
+        if (!Enum.IsDefined(prefix.HashAlgorithm))
+        {
+            failures.Add(Invariant(
+                $"{Key(options, group, nameof(prefix.HashAlgorithm))}: {prefix.HashAlgorithm} is not defined. Use one of: {string.Join(", ", Enum.GetNames<KvChunkHashAlgorithm>())}."));
+        }
+
+        if (!(prefix.MaxPinnedShare > 0 && prefix.MaxPinnedShare <= 1))
+        {
+            failures.Add(Invariant(
+                $"{Key(options, group, nameof(prefix.MaxPinnedShare))}: {prefix.MaxPinnedShare}. Give a share of the pool above 0 and at most 1 (0.5 by default)."));
+        }
+
+        if (prefix.KeySecret is { } secret && (secret.Length < KvPrefixCacheOptions.MinKeySecretBytes || secret.Length > KvPrefixCacheOptions.MaxKeySecretBytes))
+        {
+            failures.Add(Invariant(
+                $"{Key(options, group, nameof(prefix.KeySecret))}: {(options.SectionPath is null ? "is" : "decodes to")} {secret.Length} bytes (not shown). Give {KvPrefixCacheOptions.MinKeySecretBytes} to {KvPrefixCacheOptions.MaxKeySecretBytes} random bytes (32 is a good size), or leave it out for a random secret per pool."));
         }
     }
 

@@ -28,6 +28,7 @@ internal static class SectionReader
             (nameof(KvBlockPoolHostingOptions.BlocksPerSlab), (o, s) => o.BlocksPerSlab = ReadInt(o, s) ?? 0),
             (nameof(KvBlockPoolHostingOptions.Name), (o, s) => o.Name = s.Value),
             (nameof(KvBlockPoolHostingOptions.AllowOvercommit), (o, s) => o.AllowOvercommit = ReadBool(o, s) ?? false),
+            (nameof(KvBlockPoolHostingOptions.PrefixCache), PrefixCacheSectionReader.Read),
         ];
 
     private static readonly Dictionary<string, Action<KvBlockPoolHostingOptions, IConfigurationSection>> Readers =
@@ -51,7 +52,7 @@ internal static class SectionReader
                 continue;
             }
 
-            if (child.Value is null)
+            if (child.Value is null && !PrefixCacheSectionReader.IsSection(child.Key))
             {
                 // A nested object or array where a single value belongs; an empty string is a value (it clears the setting).
                 options.BindingErrors.Add(Invariant($"{child.Path}: expected a single value, found a section."));
@@ -76,7 +77,7 @@ internal static class SectionReader
         }
     }
 
-    private static int? ReadInt(KvBlockPoolHostingOptions options, IConfigurationSection value)
+    internal static int? ReadInt(KvBlockPoolHostingOptions options, IConfigurationSection value)
     {
         if (string.IsNullOrWhiteSpace(value.Value))
         {
@@ -124,7 +125,7 @@ internal static class SectionReader
         return 0;
     }
 
-    private static bool? ReadBool(KvBlockPoolHostingOptions options, IConfigurationSection value)
+    internal static bool? ReadBool(KvBlockPoolHostingOptions options, IConfigurationSection value)
     {
         if (string.IsNullOrWhiteSpace(value.Value))
         {
@@ -140,7 +141,7 @@ internal static class SectionReader
         return null;
     }
 
-    private static TEnum? ReadEnum<TEnum>(KvBlockPoolHostingOptions options, IConfigurationSection value, string what)
+    internal static TEnum? ReadEnum<TEnum>(KvBlockPoolHostingOptions options, IConfigurationSection value, string what)
         where TEnum : struct, Enum
     {
         if (string.IsNullOrWhiteSpace(value.Value))
@@ -161,5 +162,5 @@ internal static class SectionReader
         return null;
     }
 
-    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+    internal static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -9,10 +9,18 @@ namespace KvBlockPool.Hosting.Tests.Metrics;
 /// <summary>docs/metrics.md lists exactly the instruments a hosted pool publishes, with their units and Prometheus names.</summary>
 public sealed partial class MetricsDocumentationTests
 {
-    [Fact]
-    public async Task The_instrument_table_and_the_prometheus_table_match_the_published_instruments()
+    [Theory]
+    [InlineData(false, 10)] // four counters, six gauges (src/KvBlockPool/Observability/BlockPoolMetrics.cs)
+    [InlineData(true, 18)] // and the prefix cache's five counters and three gauges (PrefixMetrics.cs)
+    public async Task The_instrument_table_and_the_prometheus_table_match_the_published_instruments(bool prefixCache, int instruments)
     {
-        using IHost host = TestHosts.Build(TestHosts.Small("documented"));
+        Dictionary<string, string?> settings = TestHosts.Small("documented");
+        if (prefixCache)
+        {
+            settings["KvBlockPool:PrefixCache:Enabled"] = "true";
+        }
+
+        using IHost host = TestHosts.Build(settings);
         IMeterFactory meterFactory = host.Services.GetRequiredService<IMeterFactory>();
         var published = new Dictionary<string, Instrument>();
         using var listener = new MeterListener
@@ -32,23 +40,17 @@ public sealed partial class MetricsDocumentationTests
         await host.StartAsync();
 
         string doc = File.ReadAllText(Path.Combine(Repository.Root(), "docs", "metrics.md"));
-        // This host's pool has no prefix cache: the prefix instruments' rows are checked by PoolMetricsTests and below.
-        Dictionary<string, string> units = InstrumentRow().Matches(doc).Where(m => !IsPrefix(m)).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["unit"].Value);
-        Dictionary<string, string> prometheus = PrometheusRow().Matches(doc).Where(m => !IsPrefix(m)).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["series"].Value);
-        Assert.Equal(8, PrometheusRow().Matches(doc).Count(IsPrefix)); // every prefix instrument has its Prometheus name
-        foreach (Match row in PrometheusRow().Matches(doc).Where(IsPrefix))
-        {
-            string name = row.Groups["name"].Value;
-            bool counter = name is "kvblockpool.prefix.lookups" or "kvblockpool.prefix.queried_tokens" or "kvblockpool.prefix.hit_tokens" or "kvblockpool.prefix.stored_chunks" or "kvblockpool.prefix.evicted_chunks";
-            Assert.Equal(name.Replace('.', '_') + (counter ? "_total" : string.Empty), row.Groups["series"].Value);
-        }
+        // A pool without a prefix cache does not publish the prefix instruments, so their rows are left out of its check.
+        Dictionary<string, (string Unit, string Type)> units = InstrumentRow().Matches(doc).Where(m => prefixCache || !IsPrefix(m)).ToDictionary(m => m.Groups["name"].Value, m => (Unit: m.Groups["unit"].Value, Type: m.Groups["type"].Value));
+        Dictionary<string, string> prometheus = PrometheusRow().Matches(doc).Where(m => prefixCache || !IsPrefix(m)).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["series"].Value);
 
-        Assert.Equal(10, published.Count); // four counters, six gauges (src/KvBlockPool/Observability/BlockPoolMetrics.cs)
+        Assert.Equal(instruments, published.Count);
         Assert.Equal(published.Keys.Order(), units.Keys.Order());
         Assert.Equal(published.Keys.Order(), prometheus.Keys.Order());
         foreach (Instrument instrument in published.Values)
         {
-            Assert.Equal(instrument.Unit, units[instrument.Name]);
+            Assert.Equal(instrument.Unit, units[instrument.Name].Unit);
+            Assert.Equal(instrument.GetType().Name.Split('`')[0], units[instrument.Name].Type);
             Assert.Equal(PrometheusName(instrument), prometheus[instrument.Name]);
         }
 
@@ -64,12 +66,13 @@ public sealed partial class MetricsDocumentationTests
             name += "_bytes";
         }
 
-        return instrument.GetType().GetGenericTypeDefinition() == typeof(Counter<>) ? name + "_total" : name;
+        Type type = instrument.GetType().GetGenericTypeDefinition();
+        return type == typeof(Counter<>) || type == typeof(ObservableCounter<>) ? name + "_total" : name;
     }
 
     private static bool IsPrefix(Match row) => row.Groups["name"].Value.StartsWith("kvblockpool.prefix.", StringComparison.Ordinal);
 
-    [GeneratedRegex(@"^\| `(?<name>kvblockpool\.[a-z._]+)` \| (Counter|ObservableUpDownCounter) \| `(?<unit>[^`]+)` \|", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^\| `(?<name>kvblockpool\.[a-z._]+)` \| (?<type>Counter|ObservableCounter|ObservableUpDownCounter) \| `(?<unit>[^`]+)` \|", RegexOptions.Multiline)]
     private static partial Regex InstrumentRow();
 
     [GeneratedRegex(@"^\| `(?<name>kvblockpool\.[a-z._]+)` \| `(?<series>kvblockpool_[a-z_]+)`", RegexOptions.Multiline)]
