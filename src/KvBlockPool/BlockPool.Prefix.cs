@@ -93,6 +93,19 @@ public sealed partial class BlockPool
         }
     }
 
+    /// <summary>Sets the eviction priority an agent's chunks get once unreferenced (a restored agent's, which no admission set).</summary>
+    internal void SetPrefixPriority(AgentId agent, int priority)
+    {
+        lock (_gate)
+        {
+            _guard.ThrowIfClosed();
+            if (_owners.TryFindAgent(agent, out OwnerRecord? record))
+            {
+                record.Priority = priority;
+            }
+        }
+    }
+
     /// <summary>
     /// Publishes the agent's blocks at block indexes <paramref name="firstBlock"/>, … (one chunk per key, every layer)
     /// under <paramref name="keys"/>, the first chained from <paramref name="parent"/>: each becomes a cached chunk the

@@ -29,6 +29,9 @@ internal sealed class PrefixTrack
 
     public ReadOnlySpan<KvChunkKey> Keys => _keys.AsSpan(0, KeyCount);
 
+    /// <summary>The agent's token ids, one per token while the agent keeps them (see <see cref="TokenCount"/>).</summary>
+    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, TokenCount);
+
     /// <summary>Starts tracking an admitted agent whose keys were computed before its blocks were granted.</summary>
     public void Start(KvChunkKey root, ReadOnlySpan<int> tokens, ReadOnlySpan<KvChunkKey> keys, int hits)
     {

@@ -29,10 +29,10 @@ internal static class DirectStream
     public static bool Supports(Stream stream) => stream is MemoryStream or UnmanagedMemoryStream or FileStream { CanSeek: true };
 
     /// <summary>Saves <paramref name="agent"/>'s cache to <paramref name="destination"/> and flushes it.</summary>
-    public static KvCacheHeader Save(BlockPool pool, AgentId agent, Stream destination, long? tokenCount, CancellationToken cancellationToken)
+    public static KvCacheHeader Save(BlockPool pool, AgentId agent, Stream destination, long? tokenCount, int[]? tokenIds, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using SaveSession session = SaveSession.Begin(pool, agent, tokenCount);
+        using SaveSession session = SaveSession.Begin(pool, agent, tokenCount, tokenIds);
         AgentPin pin = session.Pin;
         var writer = new PageAlignedWriter(destination);
         writer.Write(session.Header);
@@ -75,12 +75,12 @@ internal static class DirectStream
     }
 
     /// <summary>Restores the one cache <paramref name="source"/> holds from its position to its end.</summary>
-    public static KvCacheHeader Restore(BlockPool pool, Stream source, AgentId? asAgent, CancellationToken cancellationToken)
+    public static KvCacheHeader Restore(BlockPool pool, Stream source, AgentId? asAgent, Action<KvCacheHeader>? accept, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(pool.IsDisposed, pool);
         cancellationToken.ThrowIfCancellationRequested();
         KvCacheHeader header = ReadHeader(source);
-        using AllocationScope scope = KvCacheReader.AllocateFor(pool, header, asAgent, out KvBlock[] blocks);
+        using AllocationScope scope = KvCacheReader.AllocateFor(pool, header, asAgent, accept, out KvBlock[] blocks);
         var hash = new XxHash3();
         Span<byte> checksum = stackalloc byte[KvCacheFormat.ChecksumBytes];
         int bytesPerBlock = pool.Spec.BytesPerBlock;

@@ -15,16 +15,16 @@ namespace KvBlockPool.Persistence;
 /// </remarks>
 internal static class FileRestore
 {
-    public static KvCacheHeader Restore(BlockPool pool, FileStream source, AgentId? asAgent, int maxDegreeOfParallelism, CancellationToken cancellationToken)
+    public static KvCacheHeader Restore(BlockPool pool, FileStream source, AgentId? asAgent, int maxDegreeOfParallelism, Action<KvCacheHeader>? accept, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(pool.IsDisposed, pool);
         cancellationToken.ThrowIfCancellationRequested();
         long start = source.Position;
         KvCacheHeader header = DirectStream.ReadHeader(source);
         var layout = new KvCacheLayout(header);
-        KvCacheReader.CheckRestorable(pool, header, asAgent); // step 7 of format.md first, as every path reports it
+        KvCacheReader.CheckRestorable(pool, header, asAgent, accept); // step 7 of format.md first, as every path reports it
         CheckLength(layout, source.Length - start);
-        using AllocationScope scope = KvCacheReader.AllocateFor(pool, header, asAgent, out KvBlock[] blocks);
+        using AllocationScope scope = KvCacheReader.AllocateFor(pool, header, asAgent, accept: null, out KvBlock[] blocks); // accepted just above
 
         // The handle is taken once, here: FileStream is not thread-safe, and a buffered one rewinds on this getter.
         SafeFileHandle file = source.SafeFileHandle;

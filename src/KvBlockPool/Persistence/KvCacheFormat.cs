@@ -11,7 +11,16 @@ namespace KvBlockPool.Persistence;
 internal static class KvCacheFormat
 {
     public const ushort MajorVersion = 1;
-    public const ushort MinorVersion = 1;
+    public const ushort MinorVersion = 2;
+
+    /// <summary>The first minor version whose header carries the agent's token ids (after the per-layer counts).</summary>
+    public const ushort TokenIdsMinorVersion = 2;
+
+    /// <summary>
+    /// The most token ids a header may carry (64 MiB of them): bounds what a reader allocates for a header before its
+    /// checksum can be verified, far above any context window a model serves.
+    /// </summary>
+    public const int MaxTokenIds = 1 << 24;
 
     /// <summary>Bytes of the header before the per-layer block counts.</summary>
     public const int FixedBytes = 56;
@@ -24,11 +33,19 @@ internal static class KvCacheFormat
     /// <summary>"KVCACHE" and a zero byte.</summary>
     public static ReadOnlySpan<byte> Magic => "KVCACHE\0"u8;
 
+    /// <summary>The length of a 1.0 or 1.1 header, which has no extension.</summary>
     public static int HeaderLengthFor(int layers) => FixedBytes + (layers * sizeof(uint)) + ChecksumBytes;
 
-    public static byte[] EncodeHeader(KvCacheSpec spec, AgentId agent, long tokenCount, ReadOnlySpan<int> blocksPerLayer)
+    /// <summary>The length of a 1.2 header carrying <paramref name="tokenIds"/> token ids.</summary>
+    public static int HeaderLengthFor(int layers, int tokenIds) => HeaderLengthFor(layers) + sizeof(uint) + (tokenIds * sizeof(int));
+
+    /// <summary>
+    /// Encodes a header of the current version. <paramref name="tokenIds"/> is empty (ids unknown) or holds exactly
+    /// <paramref name="tokenCount"/> ids, each 0 or more, at most <see cref="MaxTokenIds"/> (the caller checked).
+    /// </summary>
+    public static byte[] EncodeHeader(KvCacheSpec spec, AgentId agent, long tokenCount, ReadOnlySpan<int> blocksPerLayer, ReadOnlySpan<int> tokenIds)
     {
-        int length = HeaderLengthFor(spec.Layers);
+        int length = HeaderLengthFor(spec.Layers, tokenIds.Length);
         var header = new byte[length];
         Span<byte> span = header;
         Magic.CopyTo(span);
@@ -47,6 +64,14 @@ internal static class KvCacheFormat
         for (int layer = 0; layer < blocksPerLayer.Length; layer++)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(span[(FixedBytes + (layer * sizeof(uint)))..], (uint)blocksPerLayer[layer]);
+        }
+
+        // 1.2: the token ids, so a restore can key the agent's full chunks again and publish them to a prefix cache.
+        Span<byte> ids = span[(FixedBytes + (spec.Layers * sizeof(uint)))..];
+        BinaryPrimitives.WriteUInt32LittleEndian(ids, (uint)tokenIds.Length);
+        for (int i = 0; i < tokenIds.Length; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(ids[(sizeof(uint) + (i * sizeof(int)))..], tokenIds[i]);
         }
 
         BinaryPrimitives.WriteUInt64LittleEndian(span[(length - ChecksumBytes)..], XxHash3.HashToUInt64(span[..(length - ChecksumBytes)]));
@@ -94,14 +119,27 @@ internal static class KvCacheFormat
         }
 
         uint length = BinaryPrimitives.ReadUInt32LittleEndian(fixedPart[12..]);
-        int expected = HeaderLengthFor((int)layers);
-        bool fits = minor <= MinorVersion ? length == expected : length >= expected && length <= (long)expected + MaxExtensionBytes;
-        if (!fits)
+        long least;
+        long most;
+        if (minor < TokenIdsMinorVersion)
+        {
+            least = most = HeaderLengthFor((int)layers);
+        }
+        else
+        {
+            // The token ids are as many as the header's token count says (or none), and at most MaxTokenIds; a newer
+            // minor may append up to MaxExtensionBytes after them. The count is checked against the ids once read.
+            long tokens = Math.Clamp(BinaryPrimitives.ReadInt64LittleEndian(fixedPart[48..]), 0, MaxTokenIds);
+            least = HeaderLengthFor((int)layers, 0);
+            most = least + (tokens * sizeof(int)) + (minor > MinorVersion ? MaxExtensionBytes : 0);
+        }
+
+        if (length < least || length > most)
         {
             throw new KvCacheFormatException(
                 KvCacheFormatError.InvalidHeader,
                 12,
-                Invariant($"The header claims to be {length} bytes long; version {major}.{minor} with {layers} layers needs {expected}{(minor > MinorVersion ? Invariant($" to {expected + MaxExtensionBytes}") : string.Empty)}."));
+                Invariant($"The header claims to be {length} bytes long; version {major}.{minor} with {layers} layers needs {least}{(most > least ? Invariant($" to {most}") : string.Empty)}."));
         }
 
         return (int)length;
@@ -193,7 +231,40 @@ internal static class KvCacheFormat
             throw OutOfRange(48, Invariant($"The header claims {tokens} tokens; its blocks hold 0 to {maxTokens} ({maxCount} blocks of {spec.TokensPerBlock} tokens on the longest layer)."));
         }
 
-        return new KvCacheHeader(major, minor, length, spec, agent, tokens, counts, stored);
+        int[] tokenIds = minor >= TokenIdsMinorVersion ? DecodeTokenIds(header, layers, minor, tokens) : [];
+        return new KvCacheHeader(major, minor, length, spec, agent, tokens, counts, tokenIds, stored);
+    }
+
+    /// <summary>1.2's token ids: none, or exactly the header's token count of them, each 0 or more, filling the header (1.2) or leaving a newer minor's extension after them.</summary>
+    private static int[] DecodeTokenIds(ReadOnlySpan<byte> header, int layers, int minor, long tokens)
+    {
+        int at = FixedBytes + (layers * sizeof(uint));
+        uint count = BinaryPrimitives.ReadUInt32LittleEndian(header[at..]);
+        if (count != 0 && count != tokens)
+        {
+            throw Invalid(at, Invariant($"The header carries {count} token ids for {tokens} tokens; it must carry none or one per token."));
+        }
+
+        long end = at + sizeof(uint) + ((long)count * sizeof(int));
+        long available = header.Length - ChecksumBytes;
+        if (minor == TokenIdsMinorVersion ? end != available : end > available)
+        {
+            throw Invalid(at, Invariant($"The header's {count} token ids end at byte {end}, but its extension ends at byte {available}."));
+        }
+
+        var ids = new int[count];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int id = BinaryPrimitives.ReadInt32LittleEndian(header[(at + sizeof(uint) + (i * sizeof(int)))..]);
+            if (id < 0)
+            {
+                throw Invalid(at + sizeof(uint) + (i * sizeof(int)), Invariant($"Token id {i} is {id}; token ids are 0 or more."));
+            }
+
+            ids[i] = id;
+        }
+
+        return ids;
     }
 
     public static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

@@ -6,9 +6,11 @@ namespace KvBlockPool.Persistence;
 public sealed class KvCacheHeader
 {
     private readonly int[] _blocksPerLayer;
+    private readonly int[] _tokenIds;
 
-    internal KvCacheHeader(int majorVersion, int minorVersion, int headerLength, KvCacheSpec spec, AgentId agent, long tokenCount, int[] blocksPerLayer, ulong headerChecksum)
+    internal KvCacheHeader(int majorVersion, int minorVersion, int headerLength, KvCacheSpec spec, AgentId agent, long tokenCount, int[] blocksPerLayer, int[] tokenIds, ulong headerChecksum)
     {
+        _tokenIds = tokenIds;
         MajorVersion = majorVersion;
         MinorVersion = minorVersion;
         HeaderLength = headerLength;
@@ -44,6 +46,13 @@ public sealed class KvCacheHeader
     /// <summary>Tokens the cache holds, as the saver stated it (at most the blocks' capacity).</summary>
     public long TokenCount { get; }
 
+    /// <summary>
+    /// The ids of the <see cref="TokenCount"/> tokens (format 1.2), so that a restore through
+    /// <see cref="Lifecycle.AgentCacheManager.RestoreAsync"/> can publish the agent's full chunks to the prefix cache
+    /// again; empty when the saver did not know them (a save through <see cref="KvCacheWriter"/>, or a 1.0/1.1 file).
+    /// </summary>
+    public IReadOnlyList<int> TokenIds => _tokenIds;
+
     /// <summary>Blocks on each layer, in layer order.</summary>
     public IReadOnlyList<int> BlocksPerLayer => _blocksPerLayer;
 
@@ -68,7 +77,9 @@ public sealed class KvCacheHeader
     /// <returns>For example <c>KV cache v1.0 of agent 7: 64 tokens, 8 blocks, ...</c>.</returns>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"KV cache v{MajorVersion}.{MinorVersion} of {Agent}: {TokenCount} tokens, {TotalBlocks} blocks over {Spec.Layers} layers, {PayloadBytes} payload bytes; spec {Spec}");
+        $"KV cache v{MajorVersion}.{MinorVersion} of {Agent}: {TokenCount} tokens{(_tokenIds.Length > 0 ? " with their ids" : string.Empty)}, {TotalBlocks} blocks over {Spec.Layers} layers, {PayloadBytes} payload bytes; spec {Spec}");
 
     internal ReadOnlySpan<int> BlockCounts => _blocksPerLayer;
+
+    internal ReadOnlySpan<int> TokenIdSpan => _tokenIds;
 }

@@ -30,16 +30,22 @@ public static class KvCacheReader
     /// <exception cref="IOException">The source failed; nothing changed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public static async Task<KvCacheHeader> RestoreAsync(BlockPool pool, PipeReader source, AgentId? asAgent = null, CancellationToken cancellationToken = default)
+    public static Task<KvCacheHeader> RestoreAsync(BlockPool pool, PipeReader source, AgentId? asAgent = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(source);
+        return RestoreCoreAsync(pool, source, asAgent, accept: null, cancellationToken);
+    }
+
+    /// <summary>The pipe restore; <paramref name="accept"/> (the cache manager's) may refuse the header before anything is allocated.</summary>
+    internal static async Task<KvCacheHeader> RestoreCoreAsync(BlockPool pool, PipeReader source, AgentId? asAgent, Action<KvCacheHeader>? accept, CancellationToken cancellationToken)
+    {
         ObjectDisposedException.ThrowIf(pool.IsDisposed, pool);
         cancellationToken.ThrowIfCancellationRequested();
 
         var frame = new KvCacheFrameReader(source, cancellationToken);
         KvCacheHeader header = await frame.ReadHeaderAsync().ConfigureAwait(false);
-        using AllocationScope scope = AllocateFor(pool, header, asAgent, out KvBlock[] blocks);
+        using AllocationScope scope = AllocateFor(pool, header, asAgent, accept, out KvBlock[] blocks);
         KvCacheSpec spec = pool.Spec;
         var filler = new BlockFiller(pool, blocks, spec.BytesPerBlock);
         for (int layer = 0; layer < spec.Layers; layer++)
@@ -80,26 +86,37 @@ public static class KvCacheReader
     /// <exception cref="IOException">The stream failed; nothing changed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public static async Task<KvCacheHeader> RestoreAsync(BlockPool pool, Stream source, AgentId? asAgent = null, int maxDegreeOfParallelism = DefaultMaxDegreeOfParallelism, CancellationToken cancellationToken = default)
+    public static Task<KvCacheHeader> RestoreAsync(BlockPool pool, Stream source, AgentId? asAgent = null, int maxDegreeOfParallelism = DefaultMaxDegreeOfParallelism, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
-        ArgumentNullException.ThrowIfNull(source);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDegreeOfParallelism, 1);
+        CheckReadable(source);
+        return RestoreCoreAsync(pool, source, asAgent, maxDegreeOfParallelism, accept: null, cancellationToken);
+    }
+
+    /// <summary>Refuses a null or write-only source stream before anything is read.</summary>
+    internal static void CheckReadable(Stream source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
         if (!source.CanRead)
         {
             throw new ArgumentException("The source stream is not readable.", nameof(source));
         }
+    }
 
+    /// <summary>The stream restore; <paramref name="accept"/> (the cache manager's) may refuse the header before anything is allocated.</summary>
+    internal static async Task<KvCacheHeader> RestoreCoreAsync(BlockPool pool, Stream source, AgentId? asAgent, int maxDegreeOfParallelism, Action<KvCacheHeader>? accept, CancellationToken cancellationToken)
+    {
         if (source is FileStream { CanSeek: true } file)
         {
             // Layers lie at offsets the header gives, so they are read and checked in parallel, each hashed as it is copied.
-            return await Task.Run(() => FileRestore.Restore(pool, file, asAgent, maxDegreeOfParallelism, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await Task.Run(() => FileRestore.Restore(pool, file, asAgent, maxDegreeOfParallelism, accept, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
         if (DirectStream.Supports(source))
         {
             // Straight from the file into the fresh blocks, hashed there: one copy fewer than through a pipe.
-            return await Task.Run(() => DirectStream.Restore(pool, source, asAgent, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await Task.Run(() => DirectStream.Restore(pool, source, asAgent, accept, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
         // Any other stream is read in place, not pumped on a second task: measured, a pump made restores slower (a hop per segment, and
@@ -107,7 +124,7 @@ public static class KvCacheReader
         PipeReader reader = CreateReader(source);
         try
         {
-            return await RestoreAsync(pool, reader, asAgent, cancellationToken).ConfigureAwait(false);
+            return await RestoreCoreAsync(pool, reader, asAgent, accept, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -120,9 +137,9 @@ public static class KvCacheReader
     /// allocates fresh blocks for every layer in one uncommitted scope (the caller disposes it: a commit keeps the
     /// blocks, anything else returns them). <paramref name="blocks"/> lists them layer by layer, in payload order.
     /// </summary>
-    internal static AllocationScope AllocateFor(BlockPool pool, KvCacheHeader header, AgentId? asAgent, out KvBlock[] blocks)
+    internal static AllocationScope AllocateFor(BlockPool pool, KvCacheHeader header, AgentId? asAgent, Action<KvCacheHeader>? accept, out KvBlock[] blocks)
     {
-        CheckRestorable(pool, header, asAgent);
+        CheckRestorable(pool, header, asAgent, accept);
         KvCacheSpec spec = pool.Spec;
         AgentId agent = asAgent ?? header.Agent;
         AllocationScope scope = pool.BeginScope(agent);
@@ -153,7 +170,7 @@ public static class KvCacheReader
     /// Step 7 of a restore (docs/format.md): the pool's spec equals the saved one, the target agent holds nothing,
     /// and the cache fits the pool's capacity. Runs before anything is allocated.
     /// </summary>
-    internal static void CheckRestorable(BlockPool pool, KvCacheHeader header, AgentId? asAgent)
+    internal static void CheckRestorable(BlockPool pool, KvCacheHeader header, AgentId? asAgent, Action<KvCacheHeader>? accept = null)
     {
         KvCacheSpec spec = pool.Spec;
         if (header.Spec != spec)
@@ -171,6 +188,7 @@ public static class KvCacheReader
             throw pool.AgentHoldsBlocks(agent, held);
         }
 
+        accept?.Invoke(header); // the caller's own conditions (the cache manager's: even layers, a token count to match)
         if (header.TotalBlocks > pool.Capacity)
         {
             // Refused up front so a huge (but well-formed) cache never churns the pool layer by layer.

@@ -40,12 +40,18 @@ public static class KvCacheWriter
     /// <exception cref="IOException">The reader of <paramref name="destination"/> stopped, or the underlying stream failed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed before or during the save.</exception>
-    public static async Task<KvCacheHeader> SaveAsync(BlockPool pool, AgentId agent, PipeWriter destination, long? tokenCount = null, CancellationToken cancellationToken = default)
+    public static Task<KvCacheHeader> SaveAsync(BlockPool pool, AgentId agent, PipeWriter destination, long? tokenCount = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(destination);
+        return SaveCoreAsync(pool, agent, destination, tokenCount, tokenIds: null, cancellationToken);
+    }
+
+    /// <summary>The pipe save; <paramref name="tokenIds"/>, when the cache manager gives them, go into the header.</summary>
+    internal static async Task<KvCacheHeader> SaveCoreAsync(BlockPool pool, AgentId agent, PipeWriter destination, long? tokenCount, int[]? tokenIds, CancellationToken cancellationToken)
+    {
         cancellationToken.ThrowIfCancellationRequested();
-        using SaveSession session = SaveSession.Begin(pool, agent, tokenCount);
+        using SaveSession session = SaveSession.Begin(pool, agent, tokenCount, tokenIds);
         AgentPin pin = session.Pin;
         int[] counts = session.Counts;
         destination.Write(session.Header);
@@ -91,20 +97,31 @@ public static class KvCacheWriter
     /// <exception cref="IOException">The stream failed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed before or during the save.</exception>
-    public static async Task<KvCacheHeader> SaveAsync(BlockPool pool, AgentId agent, Stream destination, long? tokenCount = null, CancellationToken cancellationToken = default)
+    public static Task<KvCacheHeader> SaveAsync(BlockPool pool, AgentId agent, Stream destination, long? tokenCount = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pool);
+        CheckWritable(destination);
+        return SaveCoreAsync(pool, agent, destination, tokenCount, tokenIds: null, cancellationToken);
+    }
+
+    /// <summary>Refuses a null or read-only destination stream before anything is pinned.</summary>
+    internal static void CheckWritable(Stream destination)
+    {
         ArgumentNullException.ThrowIfNull(destination);
         if (!destination.CanWrite)
         {
             throw new ArgumentException("The destination stream is not writable.", nameof(destination));
         }
+    }
 
+    /// <summary>The stream save; <paramref name="tokenIds"/>, when the cache manager gives them, go into the header.</summary>
+    internal static async Task<KvCacheHeader> SaveCoreAsync(BlockPool pool, AgentId agent, Stream destination, long? tokenCount, int[]? tokenIds, CancellationToken cancellationToken)
+    {
         if (DirectStream.Supports(destination))
         {
             // Block memory goes straight to the file: one copy fewer than through a pipe's buffers. Run off the
             // caller's thread, as FileStream's own async writes on a synchronous handle would be.
-            return await Task.Run(() => DirectStream.Save(pool, agent, destination, tokenCount, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await Task.Run(() => DirectStream.Save(pool, agent, destination, tokenCount, tokenIds, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
         // Any other stream is written on its own task, so the device works while the next blocks are copied and hashed.
@@ -113,7 +130,7 @@ public static class KvCacheWriter
         KvCacheHeader header;
         try
         {
-            header = await SaveAsync(pool, agent, writer, tokenCount, cancellationToken).ConfigureAwait(false);
+            header = await SaveCoreAsync(pool, agent, writer, tokenCount, tokenIds, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

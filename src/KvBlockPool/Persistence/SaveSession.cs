@@ -9,8 +9,9 @@ namespace KvBlockPool.Persistence;
 /// </summary>
 internal sealed class SaveSession : IDisposable
 {
-    private SaveSession(AgentPin pin, KvCacheSpec spec, int[] counts, long tokens, byte[] header)
+    private SaveSession(AgentPin pin, KvCacheSpec spec, int[] counts, long tokens, int[] tokenIds, byte[] header)
     {
+        TokenIds = tokenIds;
         Pin = pin;
         Spec = spec;
         Counts = counts;
@@ -27,15 +28,27 @@ internal sealed class SaveSession : IDisposable
 
     public long Tokens { get; }
 
+    /// <summary>The token ids written into the header (format 1.2); empty when the saver did not give them.</summary>
+    public int[] TokenIds { get; }
+
     /// <summary>The encoded header, its checksum included.</summary>
     public byte[] Header { get; }
 
-    /// <summary>Pins <paramref name="agent"/> and encodes its header.</summary>
+    /// <summary>
+    /// Pins <paramref name="agent"/> and encodes its header. With <paramref name="tokenIds"/> (from the cache
+    /// manager, which knows them) the token count is their count and the header carries them.
+    /// </summary>
     /// <exception cref="ArgumentException"><paramref name="agent"/> holds no blocks.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenCount"/> is negative or more than the agent's blocks hold.</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public static SaveSession Begin(BlockPool pool, AgentId agent, long? tokenCount)
+    public static SaveSession Begin(BlockPool pool, AgentId agent, long? tokenCount, int[]? tokenIds = null)
     {
+        tokenIds ??= [];
+        if (tokenIds.Length > 0)
+        {
+            tokenCount = tokenIds.Length; // the manager gives ids only when it holds one per token (and at most MaxTokenIds)
+        }
+
         if (tokenCount < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, "The token count cannot be negative.");
@@ -61,7 +74,7 @@ internal sealed class SaveSession : IDisposable
                 throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, KvCacheFormat.Invariant($"{agent} holds at most {capacity} tokens ({longest} blocks of {spec.TokensPerBlock} tokens on its longest layer); it cannot hold {tokens}."));
             }
 
-            return new SaveSession(pin, spec, counts, tokens, KvCacheFormat.EncodeHeader(spec, agent, tokens, counts));
+            return new SaveSession(pin, spec, counts, tokens, tokenIds, KvCacheFormat.EncodeHeader(spec, agent, tokens, counts, tokenIds));
         }
         catch
         {
@@ -74,7 +87,7 @@ internal sealed class SaveSession : IDisposable
     public KvCacheHeader ToHeader()
     {
         ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(Header.AsSpan(Header.Length - KvCacheFormat.ChecksumBytes));
-        return new KvCacheHeader(KvCacheFormat.MajorVersion, KvCacheFormat.MinorVersion, Header.Length, Spec, Pin.Agent, Tokens, Counts, checksum);
+        return new KvCacheHeader(KvCacheFormat.MajorVersion, KvCacheFormat.MinorVersion, Header.Length, Spec, Pin.Agent, Tokens, Counts, TokenIds, checksum);
     }
 
     public void Dispose() => Pin.Dispose();

@@ -92,21 +92,21 @@ public sealed class BadInputTests : IAsyncLifetime, IDisposable
         PersistenceKit.RehashHeader(bad);
         KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(_target, () => PersistenceKit.RestoreAsync(_target, bad), beforeAllocating: true);
         Assert.Equal(KvCacheFormatError.UnsupportedVersion, error.Reason);
-        Assert.Contains("version 2.1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("version 2.2", error.Message, StringComparison.Ordinal);
         Assert.Contains("major version 1", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_newer_minor_version_with_extra_header_bytes_is_read()
     {
-        // A 1.2 header carries 16 bytes an older reader does not know, covered by the header checksum.
+        // A 1.3 header carries 16 bytes after 1.2's token ids that this reader does not know, covered by the header checksum.
         byte[] file = [.. _file[..(PersistenceKit.HeaderLength - 8)], .. new byte[16], .. _file[(PersistenceKit.HeaderLength - 8)..]];
-        BinaryPrimitives.WriteUInt16LittleEndian(file.AsSpan(10), 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(file.AsSpan(10), 3);
         BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(12), PersistenceKit.HeaderLength + 16);
         PersistenceKit.RehashHeader(file);
 
         KvCacheHeader header = await PersistenceKit.RestoreAsync(_target, file);
-        Assert.Equal(2, header.MinorVersion);
+        Assert.Equal(3, header.MinorVersion);
         PersistenceKit.AssertSameBytes(PersistenceKit.Snapshot(_source, Agent), PersistenceKit.Snapshot(_target, Agent));
     }
 

@@ -103,7 +103,7 @@ public sealed class DirectStreamTests : IDisposable
         target.FreeAgent(Agent);
 
         // A memory stream that ends inside the second block's third chunk.
-        int cut = KvCacheFormat.HeaderLengthFor(1) + (8 * 1024 * 1024) + (2 * 1024 * 1024) + 100;
+        int cut = KvCacheFormat.HeaderLengthFor(1, tokenIds: 0) + (8 * 1024 * 1024) + (2 * 1024 * 1024) + 100;
         KvCacheFormatException error = await PersistenceKit.AssertRefusedAsync<KvCacheFormatException>(
             target,
             () => PersistenceKit.RestoreAsync(target, saved.AsSpan(0, cut).ToArray()));

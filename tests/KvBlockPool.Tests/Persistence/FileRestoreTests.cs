@@ -219,7 +219,7 @@ public sealed class FileRestoreTests : IDisposable
         var layout = new KvCacheLayout(header);
 
         using BlockPool target = TestPools.Create(capacity: 160, layers: 8);
-        using AllocationScope scope = KvCacheReader.AllocateFor(target, header, null, out KvBlock[] blocks);
+        using AllocationScope scope = KvCacheReader.AllocateFor(target, header, null, null, out KvBlock[] blocks);
         var failures = new LayerFailures(layout.Layers);
         failures.Record(1, new KvCacheFormatException(KvCacheFormatError.LayerChecksumMismatch, 1, "layer 1 is bad"));
         using (FileStream file = File.OpenRead(path))
@@ -236,7 +236,7 @@ public sealed class FileRestoreTests : IDisposable
         Assert.Equal("layer 1 is bad", Assert.Throws<KvCacheFormatException>(failures.ThrowIfAny).Message);
     }
 
-    private static int HeaderLength => KvCacheFormat.HeaderLengthFor(EightLayers.Layers);
+    private static int HeaderLength => KvCacheFormat.HeaderLengthFor(EightLayers.Layers, tokenIds: 0);
 
     /// <summary>Saves an agent with the given blocks per layer (seeded bytes) to memory, with the saved cache's layout.</summary>
     private static async Task<(byte[] Saved, KvCacheLayout Layout)> SaveInMemoryAsync(int seed, params int[] blocksPerLayer)

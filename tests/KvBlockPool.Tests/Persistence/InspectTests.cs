@@ -21,7 +21,7 @@ public sealed class InspectTests
         Assert.Null(report.Error);
         Assert.Equal(file.Length, report.BytesRead);
         KvCacheHeader header = report.Header!;
-        Assert.Equal((1, 1), (header.MajorVersion, header.MinorVersion));
+        Assert.Equal((1, 2), (header.MajorVersion, header.MinorVersion));
         Assert.Equal(PersistenceKit.Spec, header.Spec);
         Assert.Equal(Agent, header.Agent);
         Assert.Equal(11, header.TokenCount);

@@ -16,7 +16,8 @@ internal static class PersistenceKit
     /// <summary>3 layers of 64 KiB blocks: 8 blocks per layer make 1.5 MiB, more than a save writes between two flushes.</summary>
     public static readonly KvCacheSpec LargeSpec = new(layers: 3, kvHeads: 8, headDim: 128, tokensPerBlock: 16, KvElementType.Float16);
 
-    public const int HeaderLength = 56 + (3 * 4) + 8;
+    /// <summary>A 1.2 header of <see cref="Spec"/> without token ids: the fixed part, 3 block counts, the id count, the checksum.</summary>
+    public const int HeaderLength = 56 + (3 * 4) + 4 + 8;
 
     /// <summary>Gives <paramref name="agent"/> the given number of blocks per layer, each filled with seeded random bytes.</summary>
     public static void Fill(BlockPool pool, AgentId agent, int seed, params int[] blocksPerLayer)
@@ -36,17 +37,20 @@ internal static class PersistenceKit
         }
     }
 
-    /// <summary>Everything an agent holds, as bytes: layer by layer, block by block, in logical order.</summary>
+    /// <summary>
+    /// Everything an agent holds, as bytes: layer by layer, block by block, in logical order. Read through a lease,
+    /// so blocks the agent shares from the prefix cache (which refuse write access) are read too.
+    /// </summary>
     public static byte[][] Snapshot(BlockPool pool, AgentId agent)
     {
-        AgentBlocks view = pool.GetAgentBlocks(agent);
+        using KvCacheLease lease = pool.Lease(agent);
         var layers = new byte[pool.Spec.Layers][];
         for (int layer = 0; layer < layers.Length; layer++)
         {
             using var bytes = new MemoryStream();
-            foreach (KvBlock block in view.GetBlocks(layer))
+            for (int index = 0; index < lease.GetBlockCount(layer); index++)
             {
-                bytes.Write(pool.GetBlockSpan(block));
+                bytes.Write(BlockBytes(lease, layer, index));
             }
 
             layers[layer] = bytes.ToArray();
@@ -54,6 +58,10 @@ internal static class PersistenceKit
 
         return layers;
     }
+
+    /// <summary>One block's bytes as a save writes them: its key half, then its value half.</summary>
+    public static byte[] BlockBytes(KvCacheLease lease, int layer, int index) =>
+        [.. lease.GetKeys<byte>(layer, index), .. lease.GetValues<byte>(layer, index)];
 
     public static void AssertSameBytes(byte[][] expected, byte[][] actual)
     {
@@ -110,13 +118,13 @@ internal static class PersistenceKit
         var text = new System.Text.StringBuilder();
         foreach (KeyValuePair<AgentId, int> pair in pool.GetBlockCountsByAgent().OrderBy(p => p.Key.Value))
         {
-            AgentBlocks view = pool.GetAgentBlocks(pair.Key);
+            using KvCacheLease lease = pool.Lease(pair.Key);
             text.Append(pair.Key).Append(':');
-            for (int layer = 0; layer < view.LayerCount; layer++)
+            for (int layer = 0; layer < lease.LayerCount; layer++)
             {
-                foreach (KvBlock block in view.GetBlocks(layer))
+                for (int index = 0; index < lease.GetBlockCount(layer); index++)
                 {
-                    text.Append(block).Append('=').Append(XxHash3.HashToUInt64(pool.GetBlockSpan(block))).Append(' ');
+                    text.Append(lease.GetBlock(layer, index)).Append('=').Append(XxHash3.HashToUInt64(BlockBytes(lease, layer, index))).Append(' ');
                 }
             }
 
