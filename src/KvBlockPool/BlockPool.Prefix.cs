@@ -171,82 +171,174 @@ public sealed partial class BlockPool
     /// <summary>
     /// Shortens <paramref name="agent"/>'s lists to <paramref name="keepPerLayer"/> blocks on every layer: its own
     /// blocks in the tail are freed (scrubbed outside the gate), its references to cached chunks in the tail dropped.
-    /// Returns the blocks removed from the agent.
+    /// When the cache ends inside the last kept block (<paramref name="lastKeptIsPartial"/>) and that block is a shared
+    /// chunk, the agent gets its own copy of it first (copy-on-write: one fresh block per layer, evicting unreferenced
+    /// chunks if it must, refused with <see cref="BlockPoolExhaustedException"/> and nothing changed if it cannot), so
+    /// its next token is written into a block no other agent reads; the copies' handles go to <paramref name="copies"/>
+    /// (one per layer) and <paramref name="copied"/> says so. Returns the blocks removed from the agent.
     /// </summary>
-    internal int TruncateAgent(AgentId agent, int keepPerLayer, bool lastKeptIsPartial)
+    internal int TruncateAgent(AgentId agent, int keepPerLayer, bool lastKeptIsPartial, Span<KvBlock> copies, out bool copied)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(keepPerLayer);
-        KvBlock[]? detached = null;
-        int freed = 0, removed = 0;
-        bool deferred;
-        lock (_gate)
+        copied = false;
+        var stack = _scrubber.CaptureAllocationStack();
+        while (true)
         {
-            _guard.ThrowIfClosed();
-            if (!_owners.TryFindAgent(agent, out OwnerRecord? record))
+            KvBlock[]? victims = null;
+            int victimCount = 0;
+            KvBlock[] detached;
+            int freed, removed;
+            bool deferred;
+            lock (_gate)
             {
-                return 0;
-            }
-
-            _guard.ThrowIfPinned(agent);
-            BlockTable table = _table;
-            ChunkTable? chunks = table.Chunks;
-            int tail = 0;
-            for (int layer = 0; layer < record.LayerCount; layer++)
-            {
-                int count = record.Layers[layer].Count;
-                if (keepPerLayer > count)
+                _guard.ThrowIfClosed();
+                if (!_owners.TryFindAgent(agent, out OwnerRecord? record))
                 {
-                    throw new ArgumentOutOfRangeException(nameof(keepPerLayer), keepPerLayer, string.Create(CultureInfo.InvariantCulture, $"{agent} holds {count} block(s) on layer {layer}; it cannot keep {keepPerLayer}. Nothing changed."));
+                    return 0;
                 }
 
-                tail += count - keepPerLayer;
-            }
-
-            if (lastKeptIsPartial && keepPerLayer > 0 && table.IsCached(record.Layers[0].Items[keepPerLayer - 1]))
-            {
-                // The agent would go on writing into a block other agents read. Copy-on-write is not offered (yet).
-                throw new InvalidOperationException(string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"{agent}'s block {keepPerLayer - 1} is a cached prefix chunk, shared read-only: a cache cannot end inside it, as the next token would be written into it. Truncate to a whole number of chunks ({keepPerLayer - 1} or {keepPerLayer} blocks' worth of tokens). Nothing changed."));
-            }
-
-            deferred = _scrubber.ScrubsOnFree;
-            detached = ArrayPool<KvBlock>.Shared.Rent(Math.Max(tail, 1));
-            for (int layer = 0; layer < record.LayerCount; layer++)
-            {
-                ref BlockList list = ref record.Layers[layer];
-                for (int index = list.Count - 1; index >= keepPerLayer; index--)
+                _guard.ThrowIfPinned(agent);
+                BlockTable table = _table;
+                for (int layer = 0; layer < record.LayerCount; layer++)
                 {
-                    int id = list.Items[index];
-                    if (chunks is not null && table.IsCached(id))
+                    int count = record.Layers[layer].Count;
+                    if (keepPerLayer > count)
                     {
-                        // One reference per chunk, dropped once (on its layer-0 block), tail first: LRU evicts a chain's tail before its head.
-                        if (layer == 0)
+                        throw new ArgumentOutOfRangeException(nameof(keepPerLayer), keepPerLayer, string.Create(CultureInfo.InvariantCulture, $"{agent} holds {count} block(s) on layer {layer}; it cannot keep {keepPerLayer}. Nothing changed."));
+                    }
+                }
+
+                if (lastKeptIsPartial && keepPerLayer > 0 && table.IsCached(record.Layers[0].Items[keepPerLayer - 1]))
+                {
+                    int requested = table.Layers;
+                    int available = table.FreeCount;
+                    ChunkTable chunks = table.Chunks!;
+                    if (available < requested && available + chunks.EvictableBlocks >= requested)
+                    {
+                        if (EvictUnderGate(table, chunks, requested - available, ref victims, out victimCount))
                         {
-                            chunks.Release(chunks.ChunkOf(id), record.Priority);
+                            goto Scrub; // the victims are scrubbed outside the gate, then the truncation starts over
                         }
 
-                        record.SharedBlocks--;
-                    }
-                    else
-                    {
-                        detached[freed++] = table.HandleOf(id, layer);
-                        Retire(table, id, layer, agent, deferred);
+                        available = table.FreeCount;
                     }
 
-                    removed++;
+                    if (available < requested)
+                    {
+                        _metrics.AllocationFailed();
+                        throw new BlockPoolExhaustedException(requested, table.AvailableCount, table.Capacity);
+                    }
+
+                    if (copies.Length < table.Layers)
+                    {
+                        throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{copies.Length} slots for the copies' handles; {table.Layers} are needed. Nothing changed."), nameof(copies));
+                    }
+
+                    record.Reserve(0, table.Layers - 1, 1); // the copy passes through the end of each list
+                    CopyOnWrite(record, table, chunks, keepPerLayer - 1, copies, stack);
+                    copied = true;
                 }
 
-                list.Count = keepPerLayer;
+                removed = TruncateUnderGate(agent, record, table, keepPerLayer, out detached, out freed, out deferred);
             }
 
-            record.BlockCount -= removed;
-            deferred &= freed > 0;
-            PublishCounts(table); // chunks whose last reference went are available now, before the scrub ends
-            ForgetIfEmpty(record, table);
-            EndDetach(table, deferred);
+            FinishTruncation(agent, detached, freed, deferred);
+            return removed;
+
+        Scrub:
+            ScrubVictims(victims!, victimCount);
+        }
+    }
+
+    /// <summary>
+    /// Gives the agent its own copy of the shared chunk at <paramref name="index"/> on every layer, in place, and drops
+    /// its reference to the chunk. Under the gate, after the free blocks were counted: nothing here can fail. The copy
+    /// is one block per layer, made under the gate: a truncation inside a shared chunk is rare, and the chunk's bytes
+    /// cannot change meanwhile (a cached chunk is read-only, and the agent's reference keeps it from eviction).
+    /// </summary>
+    private unsafe void CopyOnWrite(OwnerRecord record, BlockTable table, ChunkTable chunks, int index, Span<KvBlock> copies, System.Diagnostics.StackTrace? stack)
+    {
+        _scrubber.BeforeHandout(table, table.Layers);
+        int chunk = chunks.ChunkOf(record.Layers[0].Items[index]);
+        int bytes = table.Spec.BytesPerBlock;
+        for (int layer = 0; layer < table.Layers; layer++)
+        {
+            ref BlockList list = ref record.Layers[layer];
+            int shared = list.Items[index];
+            Span<KvBlock> fresh = copies.Slice(layer, 1);
+            table.PopInto(record, layer, fresh); // appended to the list, and counted as the agent's block
+            _scrubber.OnAllocated(fresh, stack, record, firstForOwner: false);
+            new ReadOnlySpan<byte>((void*)table.Addressing.GetBlockAddress(shared), bytes)
+                .CopyTo(new Span<byte>((void*)table.Addressing.GetBlockAddress(fresh[0].Id), bytes));
+            list.Items[index] = fresh[0].Id;
+            list.Count--;
         }
 
+        // The shared blocks leave the agent's lists: the count PopInto raised goes back, the reference is dropped.
+        record.BlockCount -= table.Layers;
+        record.SharedBlocks -= table.Layers;
+        chunks.Release(chunk, record.Priority);
+        PublishCounts(table);
+        _metrics.Allocated(table.Layers);
+    }
+
+    /// <summary>
+    /// The truncation itself, under the gate, once every check passed: drops the tail's references and detaches its
+    /// own blocks into <paramref name="detached"/> (rented; the caller returns it after finishing the release outside
+    /// the gate). Returns the blocks removed from the agent.
+    /// </summary>
+    private int TruncateUnderGate(AgentId agent, OwnerRecord record, BlockTable table, int keepPerLayer, out KvBlock[] detached, out int freed, out bool deferred)
+    {
+        ChunkTable? chunks = table.Chunks;
+        int tail = 0;
+        for (int layer = 0; layer < record.LayerCount; layer++)
+        {
+            tail += record.Layers[layer].Count - keepPerLayer;
+        }
+
+        int removed = 0;
+        freed = 0;
+        deferred = _scrubber.ScrubsOnFree;
+        detached = ArrayPool<KvBlock>.Shared.Rent(Math.Max(tail, 1));
+        for (int layer = 0; layer < record.LayerCount; layer++)
+        {
+            ref BlockList list = ref record.Layers[layer];
+            for (int index = list.Count - 1; index >= keepPerLayer; index--)
+            {
+                int id = list.Items[index];
+                if (chunks is not null && table.IsCached(id))
+                {
+                    // One reference per chunk, dropped once (on its layer-0 block), tail first: LRU evicts a chain's tail before its head.
+                    if (layer == 0)
+                    {
+                        chunks.Release(chunks.ChunkOf(id), record.Priority);
+                    }
+
+                    record.SharedBlocks--;
+                }
+                else
+                {
+                    detached[freed++] = table.HandleOf(id, layer);
+                    Retire(table, id, layer, agent, deferred);
+                }
+
+                removed++;
+            }
+
+            list.Count = keepPerLayer;
+        }
+
+        record.BlockCount -= removed;
+        deferred &= freed > 0;
+        PublishCounts(table); // chunks whose last reference went are available now, before the scrub ends
+        ForgetIfEmpty(record, table);
+        EndDetach(table, deferred);
+        return removed;
+    }
+
+    /// <summary>What a truncation does outside the gate: counts the freed blocks and scrubs them when the clear mode defers it.</summary>
+    private void FinishTruncation(AgentId agent, KvBlock[] detached, int freed, bool deferred)
+    {
         try
         {
             _metrics.Freed(freed);
@@ -259,8 +351,6 @@ public sealed partial class BlockPool
         {
             ArrayPool<KvBlock>.Shared.Return(detached);
         }
-
-        return removed;
     }
 
     /// <summary>Evicts every unreferenced chunk; returns how many. Blocks are scrubbed outside the gate as a free's are.</summary>

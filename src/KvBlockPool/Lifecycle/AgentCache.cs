@@ -111,6 +111,16 @@ internal sealed class AgentCache
         }
     }
 
+    /// <summary>Puts one handle per layer at <paramref name="index"/> (the agent's own copy of a shared chunk's blocks).</summary>
+    public void ReplaceAt(int index, ReadOnlySpan<KvBlock> perLayer)
+    {
+        for (int layer = 0; layer < _layers.Length; layer++)
+        {
+            _layers[layer][index] = perLayer[layer];
+            _ids[layer][index] = perLayer[layer].Id;
+        }
+    }
+
     /// <summary>Forgets the last <paramref name="perLayer"/> handles of every layer (their blocks were freed).</summary>
     public void DropLast(int perLayer)
     {

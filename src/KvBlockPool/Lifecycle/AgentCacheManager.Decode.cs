@@ -43,7 +43,9 @@ public sealed partial class AgentCacheManager
     /// <summary>
     /// Truncates <paramref name="agent"/>'s cache to its first <paramref name="tokens"/> tokens (after a rejected
     /// speculative draft, or to roll back a turn). Blocks past the new end are freed on every layer in one call to
-    /// the pool. Truncating to 0 frees every block but keeps the agent admitted.
+    /// the pool. Truncating to 0 frees every block but keeps the agent admitted. A new end inside a chunk the agent
+    /// shares from the prefix cache gives the agent its own copy of that chunk's blocks (copy-on-write), so its next
+    /// token is never written into a block other agents read.
     /// </summary>
     /// <param name="agent">An admitted agent.</param>
     /// <param name="tokens">The new length, from 0 to the current length.</param>
@@ -52,7 +54,7 @@ public sealed partial class AgentCacheManager
     /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
     /// <exception cref="AgentPinnedException">Blocks had to be freed and a <see cref="KvCacheLease"/> (or a save) of the agent is open; nothing changed.</exception>
     /// <exception cref="BlockCorruptionException">Diagnostics mode found a freed block's guard bytes overwritten; the truncation took effect.</exception>
-    /// <exception cref="InvalidOperationException">The new end would fall inside a shared prefix-cache chunk (the next token would be written into a block other agents read); nothing changed.</exception>
+    /// <exception cref="BlockPoolExhaustedException">The new end falls inside a shared prefix-cache chunk, and the pool has no free or evictable block per layer for the agent's own copy of it; nothing changed.</exception>
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public int Truncate(AgentId agent, int tokens)
     {
@@ -70,7 +72,8 @@ public sealed partial class AgentCacheManager
 
             int keep = _pool.Spec.BlocksForTokens(tokens);
             int tail = record.BlocksPerLayer - keep;
-            if (tail == 0)
+            bool partial = tokens % _pool.Spec.TokensPerBlock != 0;
+            if (tail == 0 && !(partial && record.Prefix.IsActive))
             {
                 SetTokens(record, tokens);
                 return 0;
@@ -78,10 +81,16 @@ public sealed partial class AgentCacheManager
 
             if (record.Prefix.IsActive)
             {
+                // The new end may fall inside a shared chunk: the pool gives the agent its own copy of it first.
                 // The tail may hold shared chunks: the pool drops their references and frees the agent's own blocks.
                 try
                 {
-                    _pool.TruncateAgent(agent, keep, lastKeptIsPartial: tokens % _pool.Spec.TokensPerBlock != 0);
+                    record.EnsureRoom(record.BlocksPerLayer, record.LayerCount);
+                    _pool.TruncateAgent(agent, keep, lastKeptIsPartial: partial, record.Scratch, out bool copied);
+                    if (copied)
+                    {
+                        record.ReplaceAt(keep - 1, record.Scratch.AsSpan(0, record.LayerCount));
+                    }
                 }
                 catch (BlockCorruptionException)
                 {

@@ -216,27 +216,67 @@ public sealed class PrefixCacheTests
     }
 
     [Fact]
-    public void Truncating_drops_whole_shared_chunks_and_refuses_to_end_inside_one()
+    public void Truncating_drops_whole_shared_chunks_and_copies_the_one_it_ends_inside()
     {
         using BlockPool pool = Create(capacity: 16);
         using var manager = new AgentCacheManager(pool);
         int[] prompt = Tokens(9, seed: 70);
-        Publish(manager, Alice, prompt);
+        manager.Admit(Alice, prompt);
+        Fill(pool, manager, Alice, 0xA7);
+        manager.PublishComputed(Alice, prompt.Length);
         manager.Admit(Bob, prompt); // shares 2 chunks
-        string before = PoolAssert.Snapshot(pool);
-        InvalidOperationException inside = Assert.Throws<InvalidOperationException>(() => manager.Truncate(Bob, 6));
-        Assert.Contains("shared read-only", inside.Message, StringComparison.Ordinal);
-        Assert.Equal(before, PoolAssert.Snapshot(pool));
-        Assert.Equal(9, manager.GetInfo(Bob).Tokens);
+        var alice = new KvBlock[3];
+        manager.CopyBlocks(Alice, 1, alice);
 
-        Assert.Equal(2, manager.Truncate(Bob, 4)); // his own block and his reference to chunk 1 go
+        // Ending inside chunk 1: Bob's own last block goes, and he gets his own copy of chunk 1 (one block per layer).
+        Assert.Equal(1, manager.Truncate(Bob, 6));
+        var bob = new KvBlock[2];
+        manager.CopyBlocks(Bob, 1, bob);
+        Assert.Equal(alice[0], bob[0]);
+        Assert.NotEqual(alice[1], bob[1]);
+        Assert.All(pool.GetKeySpan(bob[1]).ToArray(), b => Assert.Equal(0xA7, b)); // his own now: writable, with the chunk's bytes
+        Assert.Equal((6, 2), (manager.GetInfo(Bob).Tokens, manager.GetInfo(Bob).BlocksPerLayer));
+        Assert.Equal(6 + 2, pool.GetStatistics().Allocated); // Alice's 6 (chunk 0 among them, shared with Bob) and Bob's copy
         Assert.Equal(2, pool.PrefixCache!.GetStatistics().CachedChunks);
-        Assert.Equal(0, pool.PrefixCache.GetStatistics().EvictableChunks); // Alice still holds both
         manager.Release(Alice);
-        Assert.Equal(1, pool.PrefixCache.GetStatistics().EvictableChunks); // chunk 1; chunk 0 is Bob's
+        Assert.Equal(1, pool.PrefixCache.GetStatistics().EvictableChunks); // chunk 1: Bob no longer references it
+        PoolAssert.Invariants(pool);
+
+        // Decoding on, Bob publishes his copy under the key of his own tokens once it is full again.
+        manager.AppendToken(Bob, 7);
+        manager.AppendToken(Bob, 8);
+        manager.AppendToken(Bob, 9);
+        Assert.Equal(3, pool.PrefixCache.GetStatistics().CachedChunks);
+
+        Assert.Equal(2, manager.Truncate(Bob, 4)); // his own block and his reference to his chunk go
         Assert.Equal(1, manager.Truncate(Bob, 0));
-        Assert.Equal(2, pool.PrefixCache.GetStatistics().EvictableChunks);
+        Assert.Equal(3, pool.PrefixCache.GetStatistics().EvictableChunks);
         manager.AppendToken(Bob, 1);
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
+    public void Ending_inside_a_shared_chunk_with_no_block_for_the_copy_is_refused_and_changes_nothing()
+    {
+        using BlockPool pool = Create(capacity: 8);
+        using var manager = new AgentCacheManager(pool);
+        int[] prompt = Tokens(8, seed: 71);
+        Publish(manager, Alice, prompt); // 2 chunks, every block of Alice's cached
+        manager.Admit(Bob, 8); // the other 4 blocks
+        string before = PoolAssert.Snapshot(pool);
+
+        PoolAssert.ThrowsAndChangesNothing<BlockPoolExhaustedException>(pool, () => manager.Truncate(Alice, 7), "2");
+        Assert.Equal(before, PoolAssert.Snapshot(pool));
+        Assert.Equal(8, manager.GetInfo(Alice).Tokens);
+
+        // With room, the same call copies in place: no block leaves Alice, her last block becomes her own.
+        manager.Release(Bob);
+        Assert.Equal(0, manager.Truncate(Alice, 7));
+        var blocks = new KvBlock[2];
+        manager.CopyBlocks(Alice, 0, blocks);
+        pool.GetKeySpan(blocks[1]).Fill(1);
+        Assert.Throws<SharedBlockException>(() => pool.GetKeySpan(blocks[0]));
+        Assert.Equal(1, pool.PrefixCache!.GetStatistics().EvictableChunks);
         PoolAssert.Invariants(pool);
     }
 
