@@ -268,8 +268,12 @@ public sealed partial class BlockPool
             Span<KvBlock> fresh = copies.Slice(layer, 1);
             table.PopInto(record, layer, fresh); // appended to the list, and counted as the agent's block
             _scrubber.OnAllocated(fresh, stack, record, firstForOwner: false);
-            new ReadOnlySpan<byte>((void*)table.Addressing.GetBlockAddress(shared), bytes)
-                .CopyTo(new Span<byte>((void*)table.Addressing.GetBlockAddress(fresh[0].Id), bytes));
+            if (Mutant != PrefixMutant.CopyOnWriteWithoutCopy)
+            {
+                new ReadOnlySpan<byte>((void*)table.Addressing.GetBlockAddress(shared), bytes)
+                    .CopyTo(new Span<byte>((void*)table.Addressing.GetBlockAddress(fresh[0].Id), bytes));
+            }
+
             list.Items[index] = fresh[0].Id;
             list.Count--;
         }

@@ -17,4 +17,7 @@ internal enum PrefixMutant
 
     /// <summary>Eviction leaves the chunk's key in the index.</summary>
     KeyLeftInIndex = 3,
+
+    /// <summary>A truncation inside a shared chunk gives the agent a fresh block without copying the chunk's bytes.</summary>
+    CopyOnWriteWithoutCopy = 4,
 }

@@ -10,7 +10,10 @@ namespace KvBlockPool.SystematicTests.Scenarios;
 /// under pressure, evicting what it may: the reader must only ever see the publisher's bytes, every refusal must be
 /// the documented one, and the cache's counts must agree with the agents' block tables. In the publishing race two
 /// agents that computed the same prompt publish at once while a third admits it and a reset runs: one copy wins each
-/// key, the other stays its agent's own, and a hit always reads one whole copy.
+/// key, the other stays its agent's own, and a hit always reads one whole copy. In the copy-on-write race an agent
+/// sharing a prefix truncates inside a shared chunk (its copy needs a block per layer, which only an eviction can
+/// give) while the publisher is released and an intruder allocates: the copy holds the publisher's bytes whole, or the
+/// truncation is refused with the agent unchanged.
 /// </summary>
 public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(output)
 {
@@ -34,6 +37,11 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
     [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
     public void Publishers_of_one_prompt_racing_an_admission_and_a_reset_keep_one_copy_per_key(BlockClearMode mode) =>
         AssertNoBugs($"PrefixPublish.{mode}", () => RunPublishingAsync(mode));
+
+    [Theory]
+    [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
+    public void A_truncation_inside_a_shared_chunk_racing_a_release_and_an_eviction_copies_whole_bytes_or_changes_nothing(BlockClearMode mode) =>
+        AssertNoBugs($"PrefixCopyOnWrite.{mode}", () => RunCopyOnWriteAsync(mode, PrefixMutant.None));
 
     /// <summary>One run of the sharing race, with <paramref name="mutant"/> planted in the pool.</summary>
     internal static async Task RunSharingAsync(BlockClearMode mode, PrefixMutant mutant)
@@ -131,6 +139,74 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
         Check.Invariants(pool, "after the publishing race");
         manager.Release(second);
         Check.Invariants(pool, "after the publishers left");
+        Check.That(pool.GetStatistics().Allocated == 0, $"{pool.GetStatistics().Allocated} blocks are still in use after every agent left.");
+    }
+
+    /// <summary>One run of the copy-on-write race, with <paramref name="mutant"/> planted in the pool.</summary>
+    internal static async Task RunCopyOnWriteAsync(BlockClearMode mode, PrefixMutant mutant)
+    {
+        using BlockPool pool = ScenarioPools.Create(mode, Capacity, Layers, prefixCache: true);
+        pool.Mutant = mutant;
+        using var manager = new AgentCacheManager(pool);
+        var publisher = new AgentId(1);
+        var reader = new AgentId(2);
+        var intruder = new AgentId(3);
+        manager.Admit(publisher, Prompt); // 8 of the 10 blocks
+        FillOwn(pool, manager, publisher, PublisherByte);
+        manager.PublishComputed(publisher, Prompt.Length);
+        manager.Admit(reader, ReaderPrompt); // 2 chunks hit, 1 block per layer of its own: the pool is full
+
+        Task<string?> truncate = Task.Run(() =>
+        {
+            int before = manager.GetInfo(reader).BlocksPerLayer;
+            try
+            {
+                manager.Truncate(reader, 3); // inside chunk 1: a copy needs a block per layer, free only after an eviction
+            }
+            catch (BlockPoolExhaustedException)
+            {
+                return manager.GetInfo(reader) is { Tokens: 5 } info && info.BlocksPerLayer == before ? null : $"a refused truncation changed {reader}: {manager.GetInfo(reader).Tokens} tokens.";
+            }
+
+            var blocks = new KvBlock[2];
+            for (int layer = 0; layer < Layers; layer++)
+            {
+                manager.CopyBlocks(reader, layer, blocks);
+                Span<byte> copy = pool.GetBlockSpan(blocks[1]); // its own now: writable
+                if (copy.IndexOfAnyExcept(PublisherByte) >= 0)
+                {
+                    return $"{reader}'s copy of chunk 1 on layer {layer} does not hold the publisher's bytes whole (first byte 0x{copy[0]:x2}).";
+                }
+            }
+
+            return manager.GetInfo(reader).Tokens == 3 ? null : $"{reader} holds {manager.GetInfo(reader).Tokens} tokens after truncating to 3.";
+        });
+        Task release = Task.Run(() => manager.Release(publisher));
+        Task intrude = Task.Run(async () =>
+        {
+            var blocks = new KvBlock[Layers];
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                if (pool.TryAllocateAllLayers(intruder, 1, blocks))
+                {
+                    foreach (KvBlock block in blocks)
+                    {
+                        pool.GetBlockSpan(block).Fill(IntruderByte);
+                    }
+
+                    pool.FreeAgent(intruder);
+                    return;
+                }
+
+                await Task.Yield();
+            }
+        });
+        await Task.WhenAll(new Task[] { truncate, release, intrude });
+
+        Check.That(truncate.Result is null, truncate.Result ?? string.Empty);
+        Check.Invariants(pool, "after the copy-on-write race");
+        manager.Release(reader);
+        Check.Invariants(pool, "after every agent left");
         Check.That(pool.GetStatistics().Allocated == 0, $"{pool.GetStatistics().Allocated} blocks are still in use after every agent left.");
     }
 
