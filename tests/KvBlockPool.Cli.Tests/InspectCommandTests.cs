@@ -63,8 +63,8 @@ public sealed partial class InspectCommandTests : IDisposable
         Assert.DoesNotContain("\u001b[", output, StringComparison.Ordinal); // not a terminal: no escape codes
         MatchCollection rows = LayoutRow().Matches(output);
         Assert.Equal(3, rows.Count);
-        // 2, 1 and 3 blocks of 256 bytes, each layer followed by its 8-byte checksum, after a 76-byte header.
-        long[] expectedOffsets = [76, 76 + 512 + 8, 76 + 512 + 8 + 256 + 8];
+        // 2, 1 and 3 blocks of 256 bytes, each layer followed by its 8-byte checksum, after an 80-byte header (1.2, no token ids).
+        long[] expectedOffsets = [80, 80 + 512 + 8, 80 + 512 + 8 + 256 + 8];
         int[] expectedFirstBlocks = [0, 2, 3];
         for (int layer = 0; layer < 3; layer++)
         {
@@ -91,12 +91,14 @@ public sealed partial class InspectCommandTests : IDisposable
         Assert.Equal(JsonValueKind.Null, root.GetProperty("error").ValueKind);
         JsonElement header = root.GetProperty("header");
         Assert.Equal(5, header.GetProperty("agent").GetInt64());
+        Assert.Equal("1.2", header.GetProperty("format").GetString());
+        Assert.Equal(0, header.GetProperty("tokenIds").GetInt32()); // saved by KvCacheWriter, which knows no ids
         Assert.Equal(6, header.GetProperty("totalBlocks").GetInt32());
         Assert.Equal(3, header.GetProperty("spec").GetProperty("layers").GetInt32());
         Assert.Equal(new[] { 2, 1, 3 }, header.GetProperty("blocksPerLayer").EnumerateArray().Select(e => e.GetInt32()));
         JsonElement[] layers = [.. root.GetProperty("layers").EnumerateArray()];
         Assert.Equal(3, layers.Length);
-        Assert.Equal(new long[] { 76, 596, 860 }, layers.Select(l => l.GetProperty("offset").GetInt64()));
+        Assert.Equal(new long[] { 80, 600, 864 }, layers.Select(l => l.GetProperty("offset").GetInt64()));
         Assert.All(layers, l => Assert.Equal(l.GetProperty("storedChecksum").GetString(), l.GetProperty("computedChecksum").GetString()));
         Assert.All(layers, l => Assert.Equal("ok", l.GetProperty("status").GetString()));
         Assert.Equal(header.GetProperty("totalBytes").GetInt64(), root.GetProperty("bytesRead").GetInt64());

@@ -21,7 +21,7 @@ internal sealed record InspectJsonDocument(
 
     internal sealed record ErrorPart(string Reason, long Offset, string Message);
 
-    internal sealed record HeaderPart(string Format, long Agent, long Tokens, SpecPart Spec, int TotalBlocks, long PayloadBytes, long TotalBytes, IReadOnlyList<int> BlocksPerLayer);
+    internal sealed record HeaderPart(string Format, long Agent, long Tokens, int TokenIds, SpecPart Spec, int TotalBlocks, long PayloadBytes, long TotalBytes, IReadOnlyList<int> BlocksPerLayer);
 
     internal sealed record SpecPart(int Layers, int KvHeads, int HeadDim, int TokensPerBlock, string ElementType, int BytesPerBlock);
 
@@ -37,6 +37,7 @@ internal sealed record InspectJsonDocument(
                 $"{h.MajorVersion}.{h.MinorVersion}",
                 h.Agent.Value,
                 h.TokenCount,
+                h.TokenIds.Count,
                 new SpecPart(h.Spec.Layers, h.Spec.KvHeads, h.Spec.HeadDim, h.Spec.TokensPerBlock, h.Spec.ElementType.ToString(), h.Spec.BytesPerBlock),
                 h.TotalBlocks,
                 h.PayloadBytes,
