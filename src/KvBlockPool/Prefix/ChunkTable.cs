@@ -26,6 +26,7 @@ internal sealed class ChunkTable
     private readonly int[] _newer;
     private readonly int[] _guardEpoch;    // chunks an admission is about to reference: not evicted by it
     private readonly bool[] _pinned;       // never evicted while pinned, referenced or not
+    private readonly int[] _holds;         // readers copying the chunk's bytes outside the gate: not evicted meanwhile
     private readonly int[] _chunkOfBlock;  // per block id: its chunk, or None
     private readonly int[] _freeSlots;
     private readonly int[] _matched;       // the chunks of the last Match, in key order (used under the gate only)
@@ -51,6 +52,7 @@ internal sealed class ChunkTable
         _newer = new int[chunks];
         _guardEpoch = new int[chunks];
         _pinned = new bool[chunks];
+        _holds = new int[chunks];
         _chunkOfBlock = new int[capacityBlocks];
         _freeSlots = new int[chunks];
         _matched = new int[chunks];
@@ -90,7 +92,7 @@ internal sealed class ChunkTable
             return false;
         }
 
-        if (_refs[chunk] == 0)
+        if (IsIdle(chunk))
         {
             Unlink(chunk);
             _evictable--;
@@ -111,7 +113,7 @@ internal sealed class ChunkTable
 
         _pinned[chunk] = false;
         _pinnedCount--;
-        if (_refs[chunk] == 0)
+        if (IsIdle(chunk))
         {
             LinkByPriority(chunk);
             _evictable++;
@@ -179,7 +181,7 @@ internal sealed class ChunkTable
         {
             _matched[hits++] = chunk;
             _guardEpoch[chunk] = epoch;
-            if (_refs[chunk] == 0 && !_pinned[chunk])
+            if (IsIdle(chunk))
             {
                 evictable++;
             }
@@ -224,7 +226,7 @@ internal sealed class ChunkTable
     /// <summary>One more agent references the chunk; an unreferenced chunk leaves the LRU list.</summary>
     public void AddRef(int chunk)
     {
-        if (_refs[chunk] == 0 && !_pinned[chunk])
+        if (IsIdle(chunk))
         {
             Unlink(chunk);
             _evictable--;
@@ -241,12 +243,43 @@ internal sealed class ChunkTable
     {
         Debug.Assert(_refs[chunk] > 0, "only a referenced chunk is released");
         _priority[chunk] = Math.Max(_priority[chunk], priority);
-        if (--_refs[chunk] == 0 && !_pinned[chunk])
+        _refs[chunk]--;
+        if (IsIdle(chunk))
         {
             LinkByPriority(chunk);
             _evictable++;
         }
     }
+
+    /// <summary>A reader will copy the chunk's bytes outside the gate: an unreferenced chunk leaves the LRU list until the hold goes.</summary>
+    public void AddHold(int chunk)
+    {
+        if (IsIdle(chunk))
+        {
+            Unlink(chunk);
+            _evictable--;
+        }
+
+        _holds[chunk]++;
+    }
+
+    /// <summary>A reader is done with the chunk; one no agent references, no pin and no other reader holds becomes evictable again.</summary>
+    public void ReleaseHold(int chunk)
+    {
+        Debug.Assert(_holds[chunk] > 0, "only a held chunk is let go");
+        _holds[chunk]--;
+        if (IsIdle(chunk))
+        {
+            LinkByPriority(chunk);
+            _evictable++;
+        }
+    }
+
+    /// <summary>Readers holding the chunk now (for the checker and the tests).</summary>
+    public int HoldsOf(int chunk) => _holds[chunk];
+
+    /// <summary>Evictable: cached, and no agent, pin or reader holds it.</summary>
+    private bool IsIdle(int chunk) => _refs[chunk] == 0 && _holds[chunk] == 0 && !_pinned[chunk];
 
     /// <summary>Whether the chunk holds a reference that <see cref="Release"/> may drop (the pool checks before it changes anything).</summary>
     public bool IsReferenced(int chunk) => _refs[chunk] > 0;
@@ -283,7 +316,7 @@ internal sealed class ChunkTable
     /// <summary>Forgets a chunk whatever its count (used only by the test mutants, which must be caught).</summary>
     public void RemoveUnchecked(int chunk, Span<int> ids, bool keepKey)
     {
-        if (_refs[chunk] == 0 && !_pinned[chunk])
+        if (IsIdle(chunk))
         {
             Unlink(chunk);
             _evictable--;
@@ -325,11 +358,17 @@ internal sealed class ChunkTable
                 return $"chunk {_key[chunk]} counts {_refs[chunk]} references but {listed[chunk]} agents list it";
             }
 
+            if (_holds[chunk] < 0)
+            {
+                return $"chunk {_key[chunk]} counts {_holds[chunk]} readers holding it";
+            }
+
             if (_pinned[chunk])
             {
                 pinned++;
             }
-            else if (_refs[chunk] == 0)
+
+            if (IsIdle(chunk))
             {
                 unreferenced++;
             }
@@ -358,7 +397,7 @@ internal sealed class ChunkTable
             return $"{pinned} chunks are pinned but {_pinnedCount} are counted";
         }
 
-        return unreferenced != _evictable ? $"{unreferenced} chunks are unreferenced and unpinned but {_evictable} are counted evictable" : FindListViolation();
+        return unreferenced != _evictable ? $"{unreferenced} chunks are unreferenced, unpinned and not held but {_evictable} are counted evictable" : FindListViolation();
     }
 
     /// <summary>Every block mapped to a chunk is one of that chunk's blocks.</summary>
@@ -458,6 +497,7 @@ internal sealed class ChunkTable
         }
 
         _refs[chunk] = None;
+        _holds[chunk] = 0;
         _key[chunk] = default;
         _parent[chunk] = default;
         _root[chunk] = default;

@@ -88,6 +88,23 @@ public sealed class KvPrefixCache
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public int CountCachedChunks(ReadOnlySpan<KvChunkKey> keys) => _pool.CountCachedChunks(keys);
 
+    /// <summary>The bytes of one chunk: one block on every layer (what <see cref="TryCopyChunk"/> writes).</summary>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public long ChunkBytes => (long)_pool.Spec.Layers * _pool.Spec.BytesPerBlock;
+
+    /// <summary>
+    /// Copies the bytes of the chunk cached under <paramref name="key"/> into <paramref name="destination"/>: every
+    /// layer in order, each block whole (its key half, then its value half, as <c>docs/format.md</c> lays a block
+    /// out). For a host's own tier or a transfer to another device. The chunk is held while it is copied, so it is
+    /// neither evicted nor reused meanwhile, and the pool's lock is not held during the copy.
+    /// </summary>
+    /// <param name="key">A chunk key, from <see cref="ComputeKeys(ReadOnlySpan{int}, KvPrefixContext, Span{KvChunkKey})"/>, an event or a snapshot.</param>
+    /// <param name="destination">At least <see cref="ChunkBytes"/> bytes.</param>
+    /// <returns>False, with nothing written, when no chunk is cached under <paramref name="key"/>.</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="ChunkBytes"/>; nothing was copied.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed (before or during the copy).</exception>
+    public bool TryCopyChunk(KvChunkKey key, Span<byte> destination) => _pool.TryCopyChunk(key, destination);
+
     /// <summary>
     /// Pins the cached full chunks of <paramref name="tokens"/> (a system prompt, say): they are never evicted, even
     /// when no agent references them, until unpinned. Chunks not cached yet are not pinned: pin after the prompt was

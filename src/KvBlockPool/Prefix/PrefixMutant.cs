@@ -20,4 +20,7 @@ internal enum PrefixMutant
 
     /// <summary>A truncation inside a shared chunk gives the agent a fresh block without copying the chunk's bytes.</summary>
     CopyOnWriteWithoutCopy = 4,
+
+    /// <summary>A copy of a cached chunk's bytes reads them without holding the chunk, so it may be evicted and reused meanwhile.</summary>
+    CopyChunkWithoutHold = 5,
 }

@@ -13,7 +13,9 @@ namespace KvBlockPool.SystematicTests.Scenarios;
 /// key, the other stays its agent's own, and a hit always reads one whole copy. In the copy-on-write race an agent
 /// sharing a prefix truncates inside a shared chunk (its copy needs a block per layer, which only an eviction can
 /// give) while the publisher is released and an intruder allocates: the copy holds the publisher's bytes whole, or the
-/// truncation is refused with the agent unchanged.
+/// truncation is refused with the agent unchanged. In the copy race a reader copies an unreferenced chunk's bytes out
+/// (as a tier's offload does) while an intruder's allocation evicts and overwrites what it may: the copy is the
+/// publisher's bytes whole, or false because the chunk was gone before the copy began.
 /// </summary>
 public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(output)
 {
@@ -42,6 +44,61 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
     [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
     public void A_truncation_inside_a_shared_chunk_racing_a_release_and_an_eviction_copies_whole_bytes_or_changes_nothing(BlockClearMode mode) =>
         AssertNoBugs($"PrefixCopyOnWrite.{mode}", () => RunCopyOnWriteAsync(mode, PrefixMutant.None));
+
+    [Theory]
+    [MemberData(nameof(ScenarioPools.ClearModes), MemberType = typeof(ScenarioPools))]
+    public void A_chunk_copied_out_while_an_allocation_evicts_is_read_whole_or_not_at_all(BlockClearMode mode) =>
+        AssertNoBugs($"PrefixCopyOut.{mode}", () => RunCopyOutAsync(mode, PrefixMutant.None));
+
+    /// <summary>One run of the copy race, with <paramref name="mutant"/> planted in the pool.</summary>
+    internal static async Task RunCopyOutAsync(BlockClearMode mode, PrefixMutant mutant)
+    {
+        using BlockPool pool = ScenarioPools.Create(mode, Capacity, Layers, prefixCache: true);
+        pool.Mutant = mutant;
+        using var manager = new AgentCacheManager(pool);
+        var publisher = new AgentId(1);
+        var intruder = new AgentId(3);
+        manager.Admit(publisher, Prompt);
+        FillOwn(pool, manager, publisher, PublisherByte);
+        manager.PublishComputed(publisher, Prompt.Length);
+        manager.Release(publisher); // 3 chunks evictable (6 blocks), 4 blocks free
+        var keys = new KvChunkKey[3];
+        pool.PrefixCache!.ComputeKeys(Prompt, default, keys);
+
+        Task<string?> copy = Task.Run(() =>
+        {
+            var bytes = new byte[pool.PrefixCache.ChunkBytes];
+            try
+            {
+                // The chain's tail: the first chunk an eviction takes.
+                return !pool.PrefixCache.TryCopyChunk(keys[2], bytes) || bytes.AsSpan().IndexOfAnyExcept(PublisherByte) < 0
+                    ? null
+                    : $"the copy of chunk 2 is not the publisher's bytes whole (byte 0x{bytes[bytes.AsSpan().IndexOfAnyExcept(PublisherByte)]:x2}).";
+            }
+            catch (InvalidBlockHandleException ex)
+            {
+                return $"the copy of chunk 2 failed halfway: {ex.Message}";
+            }
+        });
+        Task intrude = Task.Run(() =>
+        {
+            var blocks = new KvBlock[3 * Layers];
+            if (pool.TryAllocateAllLayers(intruder, 3, blocks)) // 2 blocks more than are free: one chunk is evicted
+            {
+                foreach (KvBlock block in blocks)
+                {
+                    pool.GetBlockSpan(block).Fill(IntruderByte);
+                }
+
+                pool.FreeAgent(intruder);
+            }
+        });
+        await Task.WhenAll(new Task[] { copy, intrude });
+
+        Check.That(copy.Result is null, copy.Result ?? string.Empty);
+        Check.Invariants(pool, "after the copy race");
+        Check.That(pool.GetStatistics().Allocated == 0, $"{pool.GetStatistics().Allocated} blocks are still in use after the copy and the intruder are done.");
+    }
 
     /// <summary>One run of the sharing race, with <paramref name="mutant"/> planted in the pool.</summary>
     internal static async Task RunSharingAsync(BlockClearMode mode, PrefixMutant mutant)
