@@ -80,19 +80,7 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
                 return $"the copy of chunk 2 failed halfway: {ex.Message}";
             }
         });
-        Task intrude = Task.Run(() =>
-        {
-            var blocks = new KvBlock[3 * Layers];
-            if (pool.TryAllocateAllLayers(intruder, 3, blocks)) // 2 blocks more than are free: one chunk is evicted
-            {
-                foreach (KvBlock block in blocks)
-                {
-                    pool.GetBlockSpan(block).Fill(IntruderByte);
-                }
-
-                pool.FreeAgent(intruder);
-            }
-        });
+        Task intrude = IntrudeAsync(pool, intruder, blocksPerLayer: 3, attempts: 1); // 2 blocks more than are free: one chunk is evicted
         await Task.WhenAll(new Task[] { copy, intrude });
 
         Check.That(copy.Result is null, copy.Result ?? string.Empty);
@@ -130,25 +118,7 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
 
             return null;
         });
-        Task intrude = Task.Run(async () =>
-        {
-            for (int attempt = 0; attempt < 2; attempt++)
-            {
-                var blocks = new KvBlock[2 * Layers];
-                if (pool.TryAllocateAllLayers(intruder, 2, blocks)) // more than the free blocks once the reader is in: an eviction
-                {
-                    foreach (KvBlock block in blocks)
-                    {
-                        pool.GetBlockSpan(block).Fill(IntruderByte); // an evicted chunk's block, reused
-                    }
-
-                    pool.FreeAgent(intruder);
-                    return;
-                }
-
-                await Task.Yield();
-            }
-        });
+        Task intrude = IntrudeAsync(pool, intruder, blocksPerLayer: 2, attempts: 2); // more than the free blocks once the reader is in: an eviction
         await Task.WhenAll(new Task[] { release, read, intrude });
 
         Check.That(read.Result is null, read.Result ?? string.Empty);
@@ -239,25 +209,7 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
             return manager.GetInfo(reader).Tokens == 3 ? null : $"{reader} holds {manager.GetInfo(reader).Tokens} tokens after truncating to 3.";
         });
         Task release = Task.Run(() => manager.Release(publisher));
-        Task intrude = Task.Run(async () =>
-        {
-            var blocks = new KvBlock[Layers];
-            for (int attempt = 0; attempt < 2; attempt++)
-            {
-                if (pool.TryAllocateAllLayers(intruder, 1, blocks))
-                {
-                    foreach (KvBlock block in blocks)
-                    {
-                        pool.GetBlockSpan(block).Fill(IntruderByte);
-                    }
-
-                    pool.FreeAgent(intruder);
-                    return;
-                }
-
-                await Task.Yield();
-            }
-        });
+        Task intrude = IntrudeAsync(pool, intruder, blocksPerLayer: 1, attempts: 2);
         await Task.WhenAll(new Task[] { truncate, release, intrude });
 
         Check.That(truncate.Result is null, truncate.Result ?? string.Empty);
@@ -266,6 +218,34 @@ public sealed class PrefixScenario(ITestOutputHelper output) : SystematicTest(ou
         Check.Invariants(pool, "after every agent left");
         Check.That(pool.GetStatistics().Allocated == 0, $"{pool.GetStatistics().Allocated} blocks are still in use after every agent left.");
     }
+
+    /// <summary>
+    /// An intruder that tries up to <paramref name="attempts"/> times (yielding between) to allocate
+    /// <paramref name="blocksPerLayer"/> blocks on every layer, evicting what it may; it overwrites what it got (an
+    /// evicted chunk's blocks, reused) and frees it.
+    /// </summary>
+    private static Task IntrudeAsync(BlockPool pool, AgentId intruder, int blocksPerLayer, int attempts) => Task.Run(async () =>
+    {
+        var blocks = new KvBlock[blocksPerLayer * Layers];
+        for (int attempt = 0; attempt < attempts; attempt++)
+        {
+            if (pool.TryAllocateAllLayers(intruder, blocksPerLayer, blocks))
+            {
+                foreach (KvBlock block in blocks)
+                {
+                    pool.GetBlockSpan(block).Fill(IntruderByte);
+                }
+
+                pool.FreeAgent(intruder);
+                return;
+            }
+
+            if (attempt + 1 < attempts)
+            {
+                await Task.Yield();
+            }
+        }
+    });
 
     /// <summary>
     /// Reads the agent's first <paramref name="shared"/> blocks on every layer through a lease, with a scheduling
