@@ -1,0 +1,331 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using KvBlockPool.Tier;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace KvBlockPool.Redis;
+
+/// <summary>
+/// An <see cref="IKvChunkStore"/> on a RESP store (Garnet, Redis, Valkey; a server or a cluster) through one
+/// StackExchange.Redis <see cref="ConnectionMultiplexer"/>. Connect with <see cref="ConnectAsync"/>; dispose to close.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Never waits on a dead store.</b> The connection's backlog policy is fail-fast: while it is down, every call is
+/// an immediate <see cref="KvChunkStoreStatus.Unavailable"/> rather than a queued wait, and the client reconnects by
+/// itself in the background (logged, and seen in <see cref="IsConnected"/>). A read that has started ends at the
+/// operation timeout or the caller's cancellation, whichever is first; a value that arrives later is released
+/// without touching the caller's buffer.
+/// </para>
+/// <para>
+/// <b>Reads into reused buffers.</b> A read takes the value as a lease from the client's pool and copies it once
+/// into the caller's <see cref="IBufferWriter{T}"/>: no per-call array of the value's size.
+/// </para>
+/// <para>
+/// Thread-safe: every call may run concurrently with any other, and concurrent calls are pipelined on the connection.
+/// </para>
+/// </remarks>
+public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDisposable
+{
+    private readonly ConnectionMultiplexer _connection;
+    private readonly IDatabase _database;
+    private readonly byte[] _prefix;
+    private readonly TimeSpan _timeout;
+    private readonly Expiration _expiration;
+    private readonly long _maxValueBytes;
+    private readonly string _description;
+    private readonly ILogger _logger;
+    private readonly TierMetrics _metrics;
+    private int _disposed;
+
+    private RedisKvChunkStore(ConnectionMultiplexer connection, RedisKvChunkStoreOptions options, ILogger logger)
+    {
+        _connection = connection;
+        _database = connection.GetDatabase();
+        _prefix = Encoding.ASCII.GetBytes(options.KeyPrefix);
+        _timeout = options.OperationTimeout;
+        _expiration = options.TimeToLive is { } ttl ? new Expiration(ttl) : Expiration.Default;
+        _maxValueBytes = options.MaxValueBytes;
+        _description = options.ToString();
+        Name = options.Name;
+        _logger = logger;
+        _metrics = new TierMetrics(options.MeterFactory, options.Name);
+        _connection.ConnectionFailed += OnConnectionFailed;
+        _connection.ConnectionRestored += OnConnectionRestored;
+    }
+
+    /// <summary>The tier's name (<see cref="RedisKvChunkStoreOptions.Name"/>), as metrics and logs show it.</summary>
+    public string Name { get; }
+
+    /// <summary>Whether the connection is up now; while it is not, every call is <see cref="KvChunkStoreStatus.Unavailable"/>.</summary>
+    public bool IsConnected => Volatile.Read(ref _disposed) == 0 && _connection.IsConnected;
+
+    /// <summary>
+    /// Checks <paramref name="options"/>, then connects and authenticates. Fails here, with nothing read or written,
+    /// when the store is unreachable within <see cref="RedisKvChunkStoreOptions.ConnectTimeout"/> or refuses the
+    /// credentials; after a successful start, a lost connection is re-established by itself.
+    /// </summary>
+    /// <param name="options">Where and how to connect; read once, here.</param>
+    /// <returns>The connected store.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it. Nothing was connected.</exception>
+    /// <exception cref="KvTierConnectionException">The store could not be reached, or refused the user or password.</exception>
+    public static async Task<RedisKvChunkStore> ConnectAsync(RedisKvChunkStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ConfigurationOptions configuration = RedisKvChunkStoreConfiguration.Build(options);
+        ILogger logger = options.LoggerFactory?.CreateLogger<RedisKvChunkStore>() ?? NullLogger<RedisKvChunkStore>.Instance;
+        ConnectionMultiplexer connection;
+        try
+        {
+            connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException ex)
+        {
+            bool authentication = ex.FailureType == ConnectionFailureType.AuthenticationFailure
+                || ex.Message.Contains("WRONGPASS", StringComparison.Ordinal)
+                || ex.Message.Contains("NOAUTH", StringComparison.Ordinal);
+            string message = authentication
+                ? $"The KV tier {options} refused the credentials: check the user and password (the store answered {ex.FailureType}). Nothing was read or written."
+                : $"The KV tier {options} could not be reached within {options.ConnectTimeout.TotalMilliseconds:0} ms ({ex.FailureType}). Check that the store runs and listens there; nothing was read or written.";
+            TierLog.ConnectFailed(logger, options.Name, message);
+            throw new KvTierConnectionException(message, ex) { IsAuthenticationFailure = authentication };
+        }
+
+        string endPoints = string.Join(",", options.EndPoints);
+        TierLog.Connected(logger, options.Name, endPoints);
+        return new RedisKvChunkStore(connection, options, logger);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<KvChunkStoreStatus> GetAsync(KvTierKey key, IBufferWriter<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ThrowIfDisposed();
+        long start = Stopwatch.GetTimestamp();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Finish(TierOperation.Get, key, KvChunkStoreStatus.Canceled, 0, start, null);
+        }
+
+        Task<Lease<byte>?> pending;
+        Lease<byte>? lease;
+        try
+        {
+            pending = _database.StringGetLeaseAsync(ToRedisKey(key));
+        }
+        catch (Exception ex) when (IsStoreFailure(ex))
+        {
+            return Finish(TierOperation.Get, key, Classify(ex), 0, start, ex);
+        }
+
+        try
+        {
+            lease = await pending.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsStoreFailure(ex) || ex is OperationCanceledException)
+        {
+            // The read may still complete: its lease goes back to the pool then, and the caller's buffer is never touched.
+            ReleaseWhenDone(pending);
+            KvChunkStoreStatus status = ex is OperationCanceledException && cancellationToken.IsCancellationRequested ? KvChunkStoreStatus.Canceled : Classify(ex);
+            return Finish(TierOperation.Get, key, status, 0, start, ex);
+        }
+
+        using (lease)
+        {
+            if (lease is null)
+            {
+                return Finish(TierOperation.Get, key, KvChunkStoreStatus.NotFound, 0, start, null);
+            }
+
+            if (lease.Length > _maxValueBytes)
+            {
+                return Finish(TierOperation.Get, key, KvChunkStoreStatus.TooLarge, 0, start, null);
+            }
+
+            int length = lease.Length;
+            lease.Span.CopyTo(destination.GetSpan(length));
+            destination.Advance(length);
+            return Finish(TierOperation.Get, key, KvChunkStoreStatus.Ok, length, start, null);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<KvChunkStoreStatus> PutAsync(KvTierKey key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        long start = Stopwatch.GetTimestamp();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Finish(TierOperation.Put, key, KvChunkStoreStatus.Canceled, 0, start, null);
+        }
+
+        if (value.Length > _maxValueBytes)
+        {
+            return Finish(TierOperation.Put, key, KvChunkStoreStatus.TooLarge, 0, start, null);
+        }
+
+        // Awaited to its end, never abandoned at a deadline: the client may read the caller's buffer until then. The
+        // client's own timeout (the operation timeout, checked about once a second) bounds the wait.
+        try
+        {
+            bool stored = await _database.StringSetAsync(ToRedisKey(key), value, _expiration).ConfigureAwait(false);
+            return Finish(TierOperation.Put, key, stored ? KvChunkStoreStatus.Ok : KvChunkStoreStatus.Failed, value.Length, start, null);
+        }
+        catch (Exception ex) when (IsStoreFailure(ex))
+        {
+            return Finish(TierOperation.Put, key, Classify(ex), 0, start, ex);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<KvChunkStoreStatus> ExistsAsync(KvTierKey key, CancellationToken cancellationToken = default) =>
+        RunAsync(TierOperation.Exists, key, static (database, redisKey) => database.KeyExistsAsync(redisKey), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<KvChunkStoreStatus> DeleteAsync(KvTierKey key, CancellationToken cancellationToken = default) =>
+        RunAsync(TierOperation.Delete, key, static (database, redisKey) => database.KeyDeleteAsync(redisKey), cancellationToken);
+
+    /// <summary>Closes the connection; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (BeginDispose())
+        {
+            _connection.Dispose();
+            _metrics.Dispose();
+        }
+    }
+
+    /// <summary>Closes the connection; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
+    /// <returns>A task that completes when the connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (BeginDispose())
+        {
+            await _connection.DisposeAsync().ConfigureAwait(false);
+            _metrics.Dispose();
+        }
+    }
+
+    /// <summary>Describes the store without its password.</summary>
+    /// <returns>For example <c>tier 'default' at 127.0.0.1:6379 (password set), TLS off, prefix 'kvblockpool:'</c>.</returns>
+    public override string ToString() => _description;
+
+    /// <summary>The key as the store holds it: the prefix, then the tier key's text form.</summary>
+    internal RedisKey ToRedisKey(KvTierKey key)
+    {
+        var bytes = new byte[_prefix.Length + KvTierKey.FormattedLength];
+        _prefix.CopyTo(bytes, 0);
+        key.Format(bytes.AsSpan(_prefix.Length));
+        return bytes;
+    }
+
+    private async ValueTask<KvChunkStoreStatus> RunAsync(TierOperation operation, KvTierKey key, Func<IDatabase, RedisKey, Task<bool>> call, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        long start = Stopwatch.GetTimestamp();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Finish(operation, key, KvChunkStoreStatus.Canceled, 0, start, null);
+        }
+
+        try
+        {
+            bool found = await call(_database, ToRedisKey(key)).WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            return Finish(operation, key, found ? KvChunkStoreStatus.Ok : KvChunkStoreStatus.NotFound, 0, start, null);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            return Finish(operation, key, KvChunkStoreStatus.Canceled, 0, start, ex);
+        }
+        catch (Exception ex) when (IsStoreFailure(ex))
+        {
+            return Finish(operation, key, Classify(ex), 0, start, ex);
+        }
+    }
+
+    private KvChunkStoreStatus Finish(TierOperation operation, KvTierKey key, KvChunkStoreStatus status, long bytes, long start, Exception? error)
+    {
+        _metrics.Record(operation, status, bytes, start);
+        LogLevel level = status == KvChunkStoreStatus.Rejected ? LogLevel.Warning : LogLevel.Debug;
+        if (TierMetrics.IsError(status) && _logger.IsEnabled(level))
+        {
+            // Formatted only when the line is written: a dead store fails every call.
+            string name = TierMetrics.OperationName(operation);
+            string text = key.ToString();
+            if (status == KvChunkStoreStatus.Rejected)
+            {
+                string message = error?.Message ?? string.Empty;
+                TierLog.CallRejected(_logger, Name, name, text, message);
+            }
+            else
+            {
+                string reason = TierMetrics.ReasonName(status);
+                TierLog.CallFailed(_logger, Name, name, text, reason, error);
+            }
+        }
+
+        return status;
+    }
+
+    /// <summary>What the client throws when the store fails or is slow: a miss, never the caller's problem.</summary>
+    private static bool IsStoreFailure(Exception ex) => ex is RedisException or TimeoutException or ObjectDisposedException;
+
+    private static KvChunkStoreStatus Classify(Exception ex) => ex switch
+    {
+        TimeoutException => KvChunkStoreStatus.TimedOut, // RedisTimeoutException too
+        RedisConnectionException or ObjectDisposedException => KvChunkStoreStatus.Unavailable,
+        RedisServerException => KvChunkStoreStatus.Rejected,
+        _ => KvChunkStoreStatus.Failed,
+    };
+
+    private static void ReleaseWhenDone(Task<Lease<byte>?> pending) =>
+        pending.ContinueWith(
+            static done =>
+            {
+                if (done.IsCompletedSuccessfully)
+                {
+                    done.Result?.Dispose();
+                }
+                else
+                {
+                    _ = done.Exception; // observed: a late failure of an abandoned read is not news
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        string endPoint = Format(e.EndPoint);
+        string failure = e.FailureType.ToString();
+        TierLog.ConnectionLost(_logger, Name, endPoint, failure, e.Exception);
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        string endPoint = Format(e.EndPoint);
+        TierLog.ConnectionRestored(_logger, Name, endPoint);
+    }
+
+    private static string Format(System.Net.EndPoint? endPoint) => endPoint?.ToString() ?? "?";
+
+    private bool BeginDispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return false;
+        }
+
+        _connection.ConnectionFailed -= OnConnectionFailed;
+        _connection.ConnectionRestored -= OnConnectionRestored;
+        return true;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+}
