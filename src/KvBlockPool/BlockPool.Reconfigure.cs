@@ -3,6 +3,8 @@ using System.Text;
 using KvBlockPool.Core;
 using KvBlockPool.Scrubbing;
 
+using KvBlockPool.Tier;
+
 namespace KvBlockPool;
 
 /// <content>Changing the spec of an idle pool.</content>
@@ -45,6 +47,7 @@ public sealed partial class BlockPool
 
             BlockLayout layout = BlockLayout.Resolve(_options, spec, DiagnosticsEnabled, old.Slabs);
             BlockScrubber scrubber = _scrubber.ForCapacity(layout.Capacity);
+            TierCodec? codec = Tier is null ? null : new TierCodec(spec); // may refuse the spec: before anything changes
             BlockTable table = CreateTable(spec, layout, scrubber);
 
             // Nothing below can fail. No owner is registered (nothing is allocated, no scope is open), so slot
@@ -57,6 +60,7 @@ public sealed partial class BlockPool
                 // The old configuration's chunks went with it; keys now name the new spec.
                 PrefixCache.Rebind(spec);
                 _prefixEvents!.Cleared();
+                Tier?.Rebind(codec!);
             }
 
             // The mark is per configuration: reset while nothing is allocated and before the new counts are

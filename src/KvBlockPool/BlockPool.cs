@@ -4,6 +4,7 @@ using KvBlockPool.Core;
 using KvBlockPool.Observability;
 using KvBlockPool.Prefix;
 using KvBlockPool.Scrubbing;
+using KvBlockPool.Tier;
 
 namespace KvBlockPool;
 
@@ -75,6 +76,11 @@ public sealed partial class BlockPool : IDisposable
         if (options.PrefixCache is { } prefixOptions)
         {
             ChunkKeyHasher.Validate(prefixOptions);
+            if (prefixOptions.Tier is { } tierOptions)
+            {
+                KvTierOptions.Validate(tierOptions);
+                _ = new TierCodec(spec); // refuses a spec whose chunk no tier value can hold, before any memory is taken
+            }
         }
 
         bool diagnostics = options.ResolveDiagnostics();
@@ -106,7 +112,13 @@ public sealed partial class BlockPool : IDisposable
             _table.Dispose();
             throw;
         }
+
+        // Last: its offload loop starts now, and reads the cache's events.
+        Tier = options.PrefixCache?.Tier is { } tier ? new TierLink(PrefixCache!, spec, tier) : null;
     }
+
+    /// <summary>The connection to the shared tier, or null (see <see cref="KvPrefixCacheOptions.Tier"/>).</summary>
+    internal TierLink? Tier { get; }
 
     /// <summary>The pool's name, from <see cref="BlockPoolOptions.Name"/>.</summary>
     public string Name { get; }
@@ -151,6 +163,7 @@ public sealed partial class BlockPool : IDisposable
     public void Dispose()
     {
         BlockLeakReport? report;
+        Tier?.Dispose(); // stops the offload first; it does not wait for the store
         lock (_gate)
         {
             if (_guard.IsClosed)

@@ -3,11 +3,12 @@ namespace KvBlockPool.Lifecycle;
 /// <summary>What an admission with the prompt's tokens found in the prefix cache: how much of the prompt is already computed.</summary>
 public readonly struct KvPrefixAdmission
 {
-    internal KvPrefixAdmission(int promptTokens, int cachedTokens, int tokensPerBlock)
+    internal KvPrefixAdmission(int promptTokens, int cachedTokens, int tokensPerBlock, int tierTokens = 0)
     {
         PromptTokens = promptTokens;
         CachedTokens = cachedTokens;
         CachedBlocksPerLayer = cachedTokens / tokensPerBlock;
+        TierTokens = tierTokens;
     }
 
     /// <summary>The prompt's length.</summary>
@@ -19,6 +20,15 @@ public readonly struct KvPrefixAdmission
     /// again, so the model yields logits), and a multiple of the spec's tokens per block.
     /// </summary>
     public int CachedTokens { get; }
+
+    /// <summary>
+    /// Of <see cref="CachedTokens"/>, those restored from the shared tier by <see cref="AgentCacheManager.AdmitAsync"/>
+    /// (the rest were this pool's own chunks); 0 without a tier.
+    /// </summary>
+    public int TierTokens { get; }
+
+    /// <summary>Of <see cref="CachedTokens"/>, those this pool held: <see cref="CachedTokens"/> - <see cref="TierTokens"/>.</summary>
+    public int LocalTokens => CachedTokens - TierTokens;
 
     /// <summary>Tokens the host must compute: <see cref="PromptTokens"/> - <see cref="CachedTokens"/>.</summary>
     public int ComputedTokens => PromptTokens - CachedTokens;

@@ -28,4 +28,10 @@ public sealed class KvPrefixCacheOptions
     /// 0, at most 1; 0.5 by default, so pins can never starve admissions of more than half the pool.
     /// </summary>
     public double MaxPinnedShare { get; set; } = 0.5;
+
+    /// <summary>
+    /// A shared tier the cache writes its chunks to and restores missing ones from (see <see cref="Tier.KvTierOptions"/>);
+    /// <see langword="null"/> (the default): no tier.
+    /// </summary>
+    public Tier.KvTierOptions? Tier { get; set; }
 }
