@@ -105,16 +105,17 @@ public sealed partial class BlockPool : IDisposable
         {
             _counts.NativeBytes = layout.TotalBytes;
             _counts.Publish(_table.Capacity, _table.AvailableCount);
+
+            // Its offload loop starts now and reads the cache's events; the metrics observe it.
+            Tier = options.PrefixCache?.Tier is { } tier ? new TierLink(PrefixCache!, spec, tier) : null;
             _metrics = new BlockPoolMetrics(this, options.MeterFactory, Name);
         }
         catch
         {
+            Tier?.Dispose();
             _table.Dispose();
             throw;
         }
-
-        // Last: its offload loop starts now, and reads the cache's events.
-        Tier = options.PrefixCache?.Tier is { } tier ? new TierLink(PrefixCache!, spec, tier) : null;
     }
 
     /// <summary>The connection to the shared tier, or null (see <see cref="KvPrefixCacheOptions.Tier"/>).</summary>

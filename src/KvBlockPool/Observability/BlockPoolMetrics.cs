@@ -54,6 +54,14 @@ internal sealed class BlockPoolMetrics : IDisposable
             _meter.CreateObservableUpDownCounter("kvblockpool.prefix.cached_blocks", () => ObservePrefix(s => s.CachedBlocks), "{block}", "Blocks of cached chunks, referenced or not.");
             _meter.CreateObservableUpDownCounter("kvblockpool.prefix.evictable_blocks", () => ObservePrefix(s => s.EvictableBlocks), "{block}", "Blocks of cached chunks no agent references (counted as available).");
             _meter.CreateObservableUpDownCounter("kvblockpool.prefix.pinned_blocks", () => ObservePrefix(s => s.PinnedBlocks), "{block}", "Blocks of pinned chunks (never evicted).");
+            if (pool.Tier is not null)
+            {
+                _meter.CreateObservableCounter("kvblockpool.tier.restored_chunks", () => ObserveTier(t => t.Restored), "{chunk}", "Chunks restored from the shared tier into admissions (prefill skipped).");
+                _meter.CreateObservableCounter("kvblockpool.tier.offloaded_chunks", () => ObserveTier(t => t.Offloaded), "{chunk}", "Published chunks written to the shared tier.");
+                _meter.CreateObservableCounter("kvblockpool.tier.already_stored_chunks", () => ObserveTier(t => t.AlreadyStored), "{chunk}", "Published chunks the tier held already (not written again).");
+                _meter.CreateObservableCounter("kvblockpool.tier.not_offloaded_chunks", () => ObserveTier(t => t.NotOffloaded), "{chunk}", "Published chunks not written: the queue overflowed, the store failed, or the chunk was evicted first.");
+                _meter.CreateObservableCounter("kvblockpool.tier.rejected_values", () => ObserveTier(t => t.Rejected), "{value}", "Values the tier returned that failed a check (a miss; deleted).");
+            }
         }
     }
 
@@ -101,6 +109,9 @@ internal sealed class BlockPoolMetrics : IDisposable
 
     private IEnumerable<Measurement<long>> Observe(Func<BlockPoolStatistics, long> read) =>
         _pool.TryGetTarget(out BlockPool? pool) && pool.TryGetStatistics(out BlockPoolStatistics statistics) ? [new Measurement<long>(read(statistics), _poolTag)] : [];
+
+    private IEnumerable<Measurement<long>> ObserveTier(Func<Tier.TierLink, long> read) =>
+        _pool.TryGetTarget(out BlockPool? pool) && !pool.IsDisposed && pool.Tier is { } tier ? [new Measurement<long>(read(tier), _poolTag)] : [];
 
     private IEnumerable<Measurement<long>> ObservePrefix(Func<Prefix.KvPrefixCacheStatistics, long> read) =>
         _pool.TryGetTarget(out BlockPool? pool) && pool.TryReadPrefixStatistics(out Prefix.KvPrefixCacheStatistics statistics) ? [new Measurement<long>(read(statistics), _poolTag)] : [];

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.RegularExpressions;
 using KvBlockPool.Lifecycle;
 using KvBlockPool.Prefix;
 using KvBlockPool.Redis;
@@ -12,7 +14,7 @@ namespace KvBlockPool.Tier.Tests.Integration;
 /// byte; a foreign, corrupt or unreachable tier costs a miss and nothing else.
 /// </summary>
 [Collection(GarnetCollection.Name)]
-public sealed class SharedTierTests(GarnetFixture garnet)
+public sealed partial class SharedTierTests(GarnetFixture garnet)
 {
     // 3 layers, 4 tokens per block; a 14-token prompt is 3 full chunks the model need not compute and 2 tokens it must.
     private static readonly KvCacheSpec Spec = new(layers: 3, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
@@ -139,6 +141,58 @@ public sealed class SharedTierTests(GarnetFixture garnet)
         Assert.Null(pool.FindInvariantViolation());
     }
 
+    [Fact]
+    public async Task The_pool_publishes_the_tier_instruments_docs_metrics_md_lists_with_the_tier_s_counts()
+    {
+        await using RedisKvChunkStore store = await RedisKvChunkStore.ConnectAsync(garnet.Options("pool-metrics"));
+        using BlockPool first = Create(store, Secret, name: "first");
+        using BlockPool second = Create(store, Secret, name: "second");
+        var measured = new Dictionary<string, (long Value, Instrument Instrument)>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name.StartsWith("kvblockpool.tier.", StringComparison.Ordinal) && instrument.Meter.Name == "KvBlockPool")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                if (tag.Key == "kvblockpool.pool.name" && Equals(tag.Value, "second"))
+                {
+                    measured[instrument.Name] = (value, instrument);
+                }
+            }
+        });
+        listener.Start();
+        using var firstManager = new AgentCacheManager(first);
+        await firstManager.AdmitAsync(new AgentId(1), Prompt);
+        firstManager.PublishComputed(new AgentId(1), Prompt.Length);
+        await first.Tier!.DrainAsync(CancellationToken.None);
+        using var secondManager = new AgentCacheManager(second);
+        await secondManager.AdmitAsync(new AgentId(2), Prompt);
+        await second.Tier!.DrainAsync(CancellationToken.None);
+
+        listener.RecordObservableInstruments();
+
+        string doc = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "metrics.md"));
+        Dictionary<string, (string Unit, string Kind)> documented = TierRow().Matches(doc).ToDictionary(m => m.Groups["name"].Value, m => (m.Groups["unit"].Value, m.Groups["kind"].Value));
+        Assert.Equal(documented.Keys.Order(), measured.Keys.Order());
+        foreach ((string name, (long _, Instrument instrument)) in measured)
+        {
+            Assert.Equal(documented[name].Unit, instrument.Unit);
+            Assert.Equal(documented[name].Kind, instrument.GetType().Name.Split('`')[0]);
+        }
+
+        Assert.Equal(3, measured["kvblockpool.tier.restored_chunks"].Value);
+        Assert.Equal(3, measured["kvblockpool.tier.already_stored_chunks"].Value);
+        Assert.Equal(0, measured["kvblockpool.tier.offloaded_chunks"].Value);
+    }
+
     [Theory]
     [InlineData("store")]
     [InlineData("timeout")]
@@ -161,8 +215,23 @@ public sealed class SharedTierTests(GarnetFixture garnet)
         Assert.Equal(before, BlockPool.LiveNativeBytes);
     }
 
-    private static BlockPool Create(IKvChunkStore store, byte[] secret, TimeSpan? restoreTimeout = null) => new(new BlockPoolOptions
+    private static string RepositoryRoot()
     {
+        string? directory = AppContext.BaseDirectory;
+        while (directory is not null && !File.Exists(Path.Combine(directory, "BlockPool.sln")))
+        {
+            directory = Path.GetDirectoryName(directory);
+        }
+
+        return directory ?? throw new InvalidOperationException("BlockPool.sln was not found above the test's directory.");
+    }
+
+    [GeneratedRegex(@"^\| `(?<name>kvblockpool\.tier\.[a-z_]+)` \| (?<kind>ObservableCounter) \| `(?<unit>[^`]+)` \|", RegexOptions.Multiline)]
+    private static partial Regex TierRow();
+
+    private static BlockPool Create(IKvChunkStore store, byte[] secret, TimeSpan? restoreTimeout = null, string? name = null) => new(new BlockPoolOptions
+    {
+        Name = name,
         Spec = Spec,
         CapacityBlocks = 60,
         PrefixCache = new KvPrefixCacheOptions
