@@ -93,7 +93,7 @@ internal sealed class SimulationReportView(IAnsiConsole console)
         }
 
         string prompts = prefix.SystemPrompts == 0 ? "every conversation with its own system prompt" : Invariant($"{prefix.SystemPrompts} shared system prompts");
-        return Invariant($"{WorkloadNames.SharedPrefix}: {prompts}, {prefix.ReturnProbability:P0} of answered conversations come back");
+        return Invariant($"{WorkloadNames.SharedPrefix}: {prompts}, {prefix.ReturnProbability:0%} of answered conversations come back");
     }
 
     private Table PrefixTable(PrefixCacheSummary p, int bytesPerBlock)
@@ -106,10 +106,10 @@ internal sealed class SimulationReportView(IAnsiConsole console)
             ? Invariant($"one per conversation, {p.Shape.SystemPromptTokens:N0} tokens each")
             : Invariant($"{p.Settings.SystemPrompts:N0} shared, {p.Shape.SystemPromptTokens:N0} tokens each"));
         table.AddRow("turns", Invariant($"{p.FirstTurns.Admitted:N0} first, {p.ReturningTurns.Admitted:N0} returning (a conversation holds at most {p.Shape.TokenBudget:N0} tokens)"));
-        table.AddRow("hit rate", Invariant($"{p.HitRate:P1} of {p.PromptTokens:N0} prompt tokens (first turns {p.FirstTurns.HitRate:P1}, returning turns {p.ReturningTurns.HitRate:P1})"));
+        table.AddRow("hit rate", Invariant($"{p.HitRate:0.0%} of {p.PromptTokens:N0} prompt tokens (first turns {p.FirstTurns.HitRate:0.0%}, returning turns {p.ReturningTurns.HitRate:0.0%})"));
         table.AddRow("prefill skipped", Invariant($"{p.CachedTokens:N0} tokens"));
         table.AddRow("memory saved, peak", Invariant($"{p.PeakSavedBlocks:N0} blocks ({Mebibytes(p.PeakSavedBlocks, bytesPerBlock)})"));
-        table.AddRow("memory saved, mean", Invariant($"{p.MeanSavedBlocks:N0} blocks ({Mebibytes(p.MeanSavedBlocks, bytesPerBlock)}), {p.SavedFraction:P1} of the {p.MeanUnsharedBlocks:N0} the live agents would hold without the cache"));
+        table.AddRow("memory saved, mean", Invariant($"{p.MeanSavedBlocks:N0} blocks ({Mebibytes(p.MeanSavedBlocks, bytesPerBlock)}), {p.SavedFraction:0.0%} of the {p.MeanUnsharedBlocks:N0} the live agents would hold without the cache"));
         table.AddRow("chunks", Invariant($"{p.Cache.StoredChunks:N0} stored, {p.Cache.DuplicateChunks:N0} duplicates kept apart, {p.Cache.EvictedChunks:N0} evicted, {p.Cache.CachedChunks:N0} cached at the end"));
         return table;
     }
