@@ -62,7 +62,7 @@ internal sealed class SimulateOptions
 
     private readonly Option<int> _systemPrompts = new Option<int>("--system-prompts")
     {
-        Description = $"Shared-prefix workload: distinct system prompts that new conversations draw from, 0 to 65536; 0 gives every conversation its own.",
+        Description = "Shared-prefix workload: distinct system prompts that new conversations draw from, 0 to 65536; 0 gives every conversation its own.",
         HelpName = "count",
         DefaultValueFactory = _ => SharedPrefixSettings.DefaultSystemPrompts,
     }.InRange(0, 65536);

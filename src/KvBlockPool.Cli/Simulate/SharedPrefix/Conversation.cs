@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace KvBlockPool.Cli.Simulate.SharedPrefix;
 
 /// <summary>
@@ -16,7 +18,7 @@ internal sealed class Conversation
     }
 
     /// <summary>The conversation's tokens so far.</summary>
-    public ReadOnlySpan<int> Tokens => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens);
+    public ReadOnlySpan<int> Tokens => CollectionsMarshal.AsSpan(_tokens);
 
     public int Count => _tokens.Count;
 

@@ -29,7 +29,7 @@ internal sealed record ConversationShape(int TokenBudget, int SystemPromptTokens
         return new ConversationShape(budget, system, minTurn, maxTurn, minTurn, maxTurn);
     }
 
-    /// <summary>The longest prompt a conversation can present: everything up to its budget but the answer's last token.</summary>
+    /// <summary>The longest prompt a conversation can present (a turn is admitted only while it fits the budget): what an abandoned prefill is sized for.</summary>
     public int MaxPrompt => TokenBudget;
 
     /// <summary>Whether a conversation of <paramref name="tokens"/> tokens has room for one more turn of the longest kind.</summary>
