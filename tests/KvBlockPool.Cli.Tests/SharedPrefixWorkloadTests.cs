@@ -3,6 +3,8 @@ using System.Text.RegularExpressions;
 using KvBlockPool.Cli.Simulate;
 using KvBlockPool.Cli.Simulate.Progress;
 using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Lifecycle;
+using KvBlockPool.Prefix;
 
 namespace KvBlockPool.Cli.Tests;
 
@@ -112,6 +114,41 @@ public sealed class SharedPrefixWorkloadTests
         Assert.Equal(32, prefix.Shape.SystemPromptTokens); // 16 MiB: an agent may hold 80 tokens, half of it in whole blocks
         Assert.True(prefix.FirstTurns.HitRate > 0);
         Assert.Equal(nativeBefore, BlockPool.LiveNativeBytes);
+    }
+
+    [Fact]
+    public void The_ledger_reads_exactly_the_shared_blocks_when_nothing_is_in_flight_and_less_while_a_release_is()
+    {
+        ModelPresets.TryCreate("tinyllama", out KvCacheSpec? spec, out _);
+        using var pool = new BlockPool(new BlockPoolOptions { Spec = spec!, CapacityBytes = 16L << 20, PrefixCache = new KvPrefixCacheOptions() });
+        using var manager = new AgentCacheManager(pool);
+        var ledger = new SharingLedger();
+        int[] prompt = new int[40]; // 2 full chunks and 8 tokens
+        TokenIds.SystemPrompt(1, 0, prompt);
+        int layers = spec!.Layers;
+        var alice = new AgentId(1);
+        var bob = new AgentId(2);
+
+        manager.Admit(alice, prompt);
+        ledger.Added(3 * layers);
+        manager.PublishComputed(alice, prompt.Length);
+        KvPrefixAdmission warm = manager.Admit(bob, prompt);
+        ledger.Added(3 * layers);
+        ledger.Sample(pool); // Alice's 3 blocks a layer and Bob's own last one: Bob's 2 hits are saved
+
+        ledger.Removing(3 * layers); // Alice is leaving, the pool still holds her blocks
+        ledger.Sample(pool);
+        manager.Release(alice);
+        ledger.Sample(pool); // Bob alone holds the chunks: as much as without the cache
+
+        Assert.Equal(2, warm.CachedBlocksPerLayer);
+        Assert.Equal(3, ledger.SampleCount);
+        Assert.Equal(2 * layers, ledger.PeakSavedBlocks);
+        Assert.Equal(2.0 * layers / 3, ledger.MeanSavedBlocks, 6); // 2 layers' worth once, then 0 twice
+        Assert.Equal(2.0 / (6 + 3 + 3), ledger.SavedFraction, 6); // 2 layers' worth saved of 6 + 3 + 3 layers' worth held
+        manager.Release(bob);
+        ledger.Removing(3 * layers);
+        Assert.Equal(0, ledger.Outstanding);
     }
 
     [Fact]
