@@ -1,6 +1,7 @@
 using System.CommandLine;
 using KvBlockPool.Cli.Commands;
 using KvBlockPool.Cli.Simulate.Plotting;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -52,6 +53,34 @@ internal sealed class SimulateOptions
         DefaultValueFactory = _ => SimulationSettings.DefaultSeed,
     };
 
+    private readonly Option<string> _workload = new("--workload")
+    {
+        Description = $"The traffic: {WorkloadNames.Independent} (every prompt its own, no prefix cache) or {WorkloadNames.SharedPrefix} (conversations on shared system prompts that come back for more turns, through the prefix cache).",
+        HelpName = "name",
+        DefaultValueFactory = _ => WorkloadNames.Independent,
+    };
+
+    private readonly Option<int> _systemPrompts = new Option<int>("--system-prompts")
+    {
+        Description = "Shared-prefix workload: distinct system prompts that new conversations draw from, 0 to 65536; 0 gives every conversation its own.",
+        HelpName = "count",
+        DefaultValueFactory = _ => SharedPrefixSettings.DefaultSystemPrompts,
+    }.InRange(0, 65536);
+
+    // No default value factory: the default depends on the pool (half an agent's budget in whole blocks, at most 512).
+    private readonly Option<int?> _systemPromptTokens = new Option<int?>("--system-prompt-tokens")
+    {
+        Description = $"Shared-prefix workload: a system prompt's length in tokens, 1 to 65536 [default: half of what one agent may hold, in whole blocks, at most {ConversationShape.MaxDefaultSystemPromptTokens}].",
+        HelpName = "tokens",
+    }.InRange(1, 65536);
+
+    private readonly Option<double> _returnProbability = new Option<double>("--return-probability")
+    {
+        Description = "Shared-prefix workload: the chance that a conversation comes back for another turn once its answer is complete, 0 to 1.",
+        HelpName = "p",
+        DefaultValueFactory = _ => SharedPrefixSettings.DefaultReturnProbability,
+    }.InRange(0.0, 1.0);
+
     private readonly Option<bool> _diagnostics = new("--diagnostics")
     {
         Description = "Diagnostics mode: poison and guard bytes checked, allocation stacks kept.",
@@ -78,6 +107,14 @@ internal sealed class SimulateOptions
                 result.AddError($"--preset '{name}' is not a known model. Use one of: {string.Join(", ", ModelPresets.Names)}.");
             }
         });
+        _workload.CompletionSources.Add([.. WorkloadNames.All]);
+        _workload.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out string? name) && name is not null && !WorkloadNames.All.Contains(name, StringComparer.Ordinal))
+            {
+                result.AddError($"--workload '{name}' is not a known workload. Use one of: {string.Join(", ", WorkloadNames.All)}.");
+            }
+        });
         _plot.Validators.Add(result =>
         {
             if (OptionChecks.TryGetValue(result, out string? path) && path is not null && PlotFile.Check(path) is { } problem)
@@ -90,7 +127,7 @@ internal sealed class SimulateOptions
     /// <summary>Adds every option, and the check across them, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _diagnostics, _json, _plot })
+        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _workload, _systemPrompts, _systemPromptTokens, _returnProbability, _diagnostics, _json, _plot })
         {
             command.Add(option);
         }
@@ -102,6 +139,18 @@ internal sealed class SimulateOptions
                 && threads > agents)
             {
                 result.AddError($"--threads {threads} is more than --agents {agents}: every thread needs at least one agent slot.");
+            }
+
+            // A knob of the shared-prefix workload on another workload would be ignored silently: say so instead.
+            if (OptionChecks.TryGetValue(result, _workload, WorkloadNames.Independent, out string workload) && workload == WorkloadNames.Independent)
+            {
+                foreach (Option knob in new Option[] { _systemPrompts, _systemPromptTokens, _returnProbability })
+                {
+                    if (result.GetResult(knob) is { Implicit: false })
+                    {
+                        result.AddError($"{knob.Name} applies only to --workload {WorkloadNames.SharedPrefix}, not {workload}.");
+                    }
+                }
             }
         });
     }
@@ -127,6 +176,12 @@ internal sealed class SimulateOptions
             DurationSeconds = parse.GetValue(_duration),
             Seed = parse.GetValue(_seed),
             Diagnostics = parse.GetValue(_diagnostics),
+            SharedPrefix = parse.GetValue(_workload) != WorkloadNames.SharedPrefix ? null : new SharedPrefixSettings
+            {
+                SystemPrompts = parse.GetValue(_systemPrompts),
+                SystemPromptTokens = parse.GetValue(_systemPromptTokens),
+                ReturnProbability = parse.GetValue(_returnProbability),
+            },
         };
     }
 }

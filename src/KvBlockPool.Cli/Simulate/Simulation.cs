@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using KvBlockPool.Cli.Simulate.Progress;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
 using KvBlockPool.Lifecycle;
+using KvBlockPool.Prefix;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -9,6 +11,8 @@ namespace KvBlockPool.Cli.Simulate;
 /// Plays a multi-agent inference host against a real pool: builds it, runs the workers for the duration while
 /// sampling the pool (for the live view and the plot) and checking its counters, stops them (every agent is released), then checks that
 /// nothing leaked: no block allocated, no agent left, and the process's native bytes back where they started.
+/// A shared-prefix run turns the pool's prefix cache on; released agents' chunks stay cached, but unreferenced, so
+/// they count as available and the same checks hold, with the cache's own checked besides.
 /// </summary>
 internal static class Simulation
 {
@@ -26,13 +30,19 @@ internal static class Simulation
             CapacityBytes = settings.CapacityMiB * 1024L * 1024L,
             Diagnostics = settings.Diagnostics,
             Name = "simulate",
+            PrefixCache = settings.SharedPrefix is null ? null : new KvPrefixCacheOptions(),
         });
         TimeSpan buildTime = Stopwatch.GetElapsedTime(buildStarted);
         var manager = new AgentCacheManager(pool);
         WorkloadShape shape;
+        SharedPrefixWorkload? prefix = null;
         try
         {
             shape = WorkloadShape.For(settings.Spec, pool.Capacity);
+            if (settings.SharedPrefix is { } shared)
+            {
+                prefix = new SharedPrefixWorkload(shared, ConversationShape.For(settings.Spec, pool.Capacity, shared), settings.Seed);
+            }
         }
         catch
         {
@@ -50,7 +60,7 @@ internal static class Simulation
         for (int i = 0; i < workers.Length; i++)
         {
             int slots = (settings.Agents / workers.Length) + (i < settings.Agents % workers.Length ? 1 : 0);
-            workers[i] = new SimulationWorker(manager, shape, slots, settings.Seed + i, space, NextAgent, failures);
+            workers[i] = new SimulationWorker(manager, shape, slots, settings.Seed + i, space, NextAgent, failures, prefix);
         }
 
         var duration = TimeSpan.FromSeconds(settings.DurationSeconds);
@@ -79,6 +89,7 @@ internal static class Simulation
                     Thread.Sleep(left < SampleInterval ? left : SampleInterval);
                     BlockPoolStatistics stats = pool.GetStatistics();
                     CheckCounters(stats, failures);
+                    prefix?.Ledger.Sample(pool);
                     TimeSpan now = Stopwatch.GetElapsedTime(started);
                     int agents = manager.AgentCount;
                     long operations = workers.Sum(w => w.Stats.Operations);
@@ -109,6 +120,7 @@ internal static class Simulation
         int peak = final.HighWaterMark;
         int leaked = final.Allocated;
         CheckEmpty(pool, manager, failures);
+        PrefixCacheSummary? prefixSummary = prefix is null ? null : CheckPrefixCache(pool, prefix, totals, failures);
         manager.Dispose();
         if (manager.LiveAgentsAtDispose is { Count: > 0 } live)
         {
@@ -140,6 +152,7 @@ internal static class Simulation
             LeakedBlocks = leaked,
             Failures = [.. failures],
             Samples = samples,
+            PrefixCache = prefixSummary,
         };
     }
 
@@ -149,6 +162,40 @@ internal static class Simulation
         {
             failures.Enqueue($"inconsistent pool counters: {stats}");
         }
+    }
+
+    /// <summary>
+    /// After every agent left: no chunk is still referenced, the cache counted exactly the hits the admissions
+    /// reported, the ledger is back to 0, and a reset empties the cache (so the pool is disposed with nothing cached).
+    /// </summary>
+    private static PrefixCacheSummary CheckPrefixCache(BlockPool pool, SharedPrefixWorkload prefix, WorkerStats totals, ConcurrentQueue<string> failures)
+    {
+        KvPrefixCache cache = pool.PrefixCache!;
+        KvPrefixCacheStatistics stats = cache.GetStatistics();
+        var summary = PrefixCacheSummary.From(prefix, totals, stats);
+        if (stats.EvictableChunks != stats.CachedChunks)
+        {
+            failures.Enqueue($"after every agent was released {stats.CachedChunks - stats.EvictableChunks} cached chunk(s) are still referenced.");
+        }
+
+        if (stats.HitTokens != summary.CachedTokens || stats.QueriedTokens != summary.PromptTokens)
+        {
+            failures.Enqueue($"the prefix cache counted {stats.HitTokens} hit token(s) of {stats.QueriedTokens}; the admissions reported {summary.CachedTokens} of {summary.PromptTokens}.");
+        }
+
+        if (prefix.Ledger.Outstanding != 0)
+        {
+            failures.Enqueue($"after every agent was released the memory ledger still counts {prefix.Ledger.Outstanding} block(s).");
+        }
+
+        cache.Reset();
+        KvPrefixCacheStatistics reset = cache.GetStatistics();
+        if (reset.CachedChunks != 0 || pool.GetStatistics().Allocated != 0)
+        {
+            failures.Enqueue($"a reset of the prefix cache left {reset.CachedChunks} chunk(s) cached and {pool.GetStatistics().Allocated} block(s) allocated.");
+        }
+
+        return summary;
     }
 
     private static void CheckEmpty(BlockPool pool, AgentCacheManager manager, ConcurrentQueue<string> failures)

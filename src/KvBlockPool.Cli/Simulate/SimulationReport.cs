@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -27,6 +28,9 @@ internal sealed class SimulationReport
 
     /// <summary>The pool and the host sampled while the workers ran, oldest first.</summary>
     public IReadOnlyList<SimulationSample> Samples { get; init; } = [];
+
+    /// <summary>The prefix cache's figures in a shared-prefix run; null for the independent workload.</summary>
+    public PrefixCacheSummary? PrefixCache { get; init; }
 
     public bool InvariantsHeld => Failures.Count == 0 && LeakedBlocks == 0;
 

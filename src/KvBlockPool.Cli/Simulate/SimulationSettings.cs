@@ -1,3 +1,5 @@
+using KvBlockPool.Cli.Simulate.SharedPrefix;
+
 namespace KvBlockPool.Cli.Simulate;
 
 /// <summary>What <c>simulate</c> runs: the model shape, the pool's size and the host's workload.</summary>
@@ -28,4 +30,10 @@ internal sealed record SimulationSettings
     public int Seed { get; init; } = DefaultSeed;
 
     public bool Diagnostics { get; init; }
+
+    /// <summary>The shared-prefix workload's knobs, or null for the independent workload (the default).</summary>
+    public SharedPrefixSettings? SharedPrefix { get; init; }
+
+    /// <summary>The workload's name as <c>--workload</c> takes it.</summary>
+    public string Workload => SharedPrefix is null ? WorkloadNames.Independent : WorkloadNames.SharedPrefix;
 }

@@ -1,6 +1,7 @@
-using KvBlockPool.Lifecycle;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Lifecycle;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -9,6 +10,12 @@ namespace KvBlockPool.Cli.Simulate;
 /// prefill that is abandoned part-way); a busy slot decodes one step (one token, or a speculative draft cut back
 /// to what was accepted) and releases its agent when the answer is complete. Exhaustion is met by waiting for
 /// another thread to free blocks, and a decode step that waits too long preempts its agent.
+/// <para>
+/// In the shared-prefix workload a slot serves a conversation instead: its prompt (a system prompt, the turns so far
+/// and a new user message) is admitted through the prefix cache and published once "computed", its answer is decoded
+/// one token id at a time (no drafts: a draft would publish tokens that are then rejected), and a completed
+/// conversation may come back later with everything so far as its next prompt.
+/// </para>
 /// </summary>
 internal sealed class SimulationWorker
 {
@@ -21,9 +28,17 @@ internal sealed class SimulationWorker
     private readonly Random _random;
     private readonly Slot[] _slots;
     private readonly KvBlock[] _prefillBlocks;
+    private readonly SharedPrefixWorkload? _prefix;
 
-    public SimulationWorker(AgentCacheManager manager, WorkloadShape shape, int slots, int seed, SpaceSignal space, Func<AgentId> nextAgent, ConcurrentQueue<string> failures)
+    /// <summary>Conversations whose client will come back, each when this worker's admissions reach its <see cref="Conversation.ReadyAt"/>.</summary>
+    private readonly List<Conversation> _returning = [];
+
+    /// <summary>Admissions by this worker: the clock a returning conversation's client reads and replies by.</summary>
+    private long _admissions;
+
+    public SimulationWorker(AgentCacheManager manager, WorkloadShape shape, int slots, int seed, SpaceSignal space, Func<AgentId> nextAgent, ConcurrentQueue<string> failures, SharedPrefixWorkload? prefix = null)
     {
+        _prefix = prefix;
         _manager = manager;
         _pool = manager.Pool;
         _shape = shape;
@@ -32,7 +47,7 @@ internal sealed class SimulationWorker
         _failures = failures;
         _random = new Random(seed);
         _slots = Enumerable.Range(0, slots).Select(_ => new Slot()).ToArray();
-        _prefillBlocks = new KvBlock[_pool.Spec.BlocksForTokens(shape.MaxPrompt)];
+        _prefillBlocks = new KvBlock[_pool.Spec.BlocksForTokens(prefix?.Shape.MaxPrompt ?? shape.MaxPrompt)];
     }
 
     public WorkerStats Stats { get; } = new();
@@ -68,6 +83,11 @@ internal sealed class SimulationWorker
 
     private bool Start(Slot slot)
     {
+        if (_prefix is not null)
+        {
+            return StartTurn(slot, _prefix);
+        }
+
         AgentId agent = _nextAgent();
         int prompt = _random.Next(_shape.MinPrompt, _shape.MaxPrompt + 1);
         if (_random.NextDouble() < WorkloadShape.AbortProbability)
@@ -86,13 +106,7 @@ internal sealed class SimulationWorker
             return false;
         }
 
-        int expected = _pool.Spec.BlocksForTokens(prompt) * _pool.Spec.Layers;
-        int held = _pool.GetBlockCount(agent);
-        if (held != expected)
-        {
-            _failures.Enqueue($"{agent} was admitted with {prompt} tokens and holds {held} blocks; expected {expected}.");
-        }
-
+        CheckHeld(agent, prompt);
         slot.Agent = agent;
         slot.Active = true;
         slot.Tokens = prompt;
@@ -101,6 +115,88 @@ internal sealed class SimulationWorker
         Stats.Admitted++;
         Stats.PromptTokens += prompt;
         return true;
+    }
+
+    /// <summary>
+    /// Admits a conversation's next turn through the prefix cache: a returning conversation whose client is ready, or
+    /// a new one. Refused for want of space, the conversation waits in its slot for the next try.
+    /// </summary>
+    private bool StartTurn(Slot slot, SharedPrefixWorkload prefix)
+    {
+        ConversationShape shape = prefix.Shape;
+        AgentId agent = _nextAgent();
+        Conversation conversation = slot.Waiting ?? TakeReturning() ?? prefix.Start(_random, agent.Value);
+        slot.Waiting = null;
+        int before = conversation.Count;
+        int user = _random.Next(shape.MinUser, shape.MaxUser + 1);
+        for (int i = 0; i < user; i++)
+        {
+            conversation.Add(TokenIds.Next(_random));
+        }
+
+        int prompt = conversation.Count;
+        if (_random.NextDouble() < WorkloadShape.AbortProbability)
+        {
+            AbandonPrefill(agent, prompt); // the client went away: its conversation ends
+            return true;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        bool admitted = _manager.TryAdmit(agent, conversation.Tokens, out KvPrefixAdmission admission);
+        Stats.Record(OperationKind.Admit, Elapsed(started));
+        if (!admitted)
+        {
+            conversation.CutTo(before);
+            slot.Waiting = conversation;
+            Stats.AdmissionWaits++;
+            WaitForSpace(2);
+            return false;
+        }
+
+        // Counted after the pool allocated, so that a sample never sees more sharing than there is.
+        prefix.Ledger.Added((long)_pool.Spec.BlocksForTokens(prompt) * _pool.Spec.Layers);
+        _admissions++;
+        CheckHeld(agent, prompt);
+
+        // The simulated prefill is instant: the prompt is computed, and other agents can hit its chunks from now on.
+        _manager.PublishComputed(agent, prompt);
+        (conversation.Turns == 0 ? Stats.FirstTurns : Stats.ReturningTurns).Record(prompt, admission.CachedTokens);
+        conversation.Turns++;
+        slot.Agent = agent;
+        slot.Active = true;
+        slot.Tokens = prompt;
+        slot.Remaining = _random.Next(shape.MinAnswer, shape.MaxAnswer + 1);
+        slot.Speculative = false;
+        slot.Conversation = conversation;
+        Stats.Admitted++;
+        Stats.PromptTokens += prompt;
+        return true;
+    }
+
+    /// <summary>The first returning conversation whose client is ready, taken off the list; null when none is.</summary>
+    private Conversation? TakeReturning()
+    {
+        for (int i = 0; i < _returning.Count; i++)
+        {
+            if (_returning[i].ReadyAt <= _admissions)
+            {
+                Conversation ready = _returning[i];
+                _returning.RemoveAt(i);
+                return ready;
+            }
+        }
+
+        return null;
+    }
+
+    private void CheckHeld(AgentId agent, int tokens)
+    {
+        int expected = _pool.Spec.BlocksForTokens(tokens) * _pool.Spec.Layers;
+        int held = _pool.GetBlockCount(agent);
+        if (held != expected)
+        {
+            _failures.Enqueue($"{agent} was admitted with {tokens} tokens and holds {held} blocks; expected {expected}.");
+        }
     }
 
     private bool Step(Slot slot)
@@ -143,10 +239,11 @@ internal sealed class SimulationWorker
     private bool Append(Slot slot, int tokens)
     {
         long waitStarted = 0;
+        int token = slot.Conversation is null ? 0 : TokenIds.Next(_random);
         while (true)
         {
             long started = Stopwatch.GetTimestamp();
-            bool appended = _manager.TryAppend(slot.Agent, tokens);
+            bool appended = slot.Conversation is null ? _manager.TryAppend(slot.Agent, tokens) : TryAppendToken(slot, token);
             Stats.Record(OperationKind.Append, Elapsed(started));
             if (appended)
             {
@@ -170,12 +267,49 @@ internal sealed class SimulationWorker
         }
     }
 
+    /// <summary>
+    /// Appends one token with its id, so the chunks it completes are published; false when the pool has no block for
+    /// it. The lifecycle layer has no Try form of this call, so exhaustion arrives as an exception.
+    /// </summary>
+    private bool TryAppendToken(Slot slot, int token)
+    {
+        bool opensBlock = slot.Tokens % _pool.Spec.TokensPerBlock == 0;
+        try
+        {
+            _manager.AppendToken(slot.Agent, token);
+        }
+        catch (BlockPoolExhaustedException)
+        {
+            return false;
+        }
+
+        if (opensBlock)
+        {
+            _prefix!.Ledger.Added(_pool.Spec.Layers);
+        }
+
+        slot.Conversation!.Add(token);
+        return true;
+    }
+
     private void Release(Slot slot, bool completed)
     {
+        int expected = _pool.Spec.BlocksForTokens(slot.Tokens) * _pool.Spec.Layers;
+        Conversation? conversation = slot.Conversation;
+        if (conversation is not null)
+        {
+            if (completed)
+            {
+                // The answer's last step wrote its keys and values: its chunks are worth keeping for a return.
+                _manager.PublishComputed(slot.Agent, slot.Tokens);
+            }
+
+            _prefix!.Ledger.Removing(expected); // before the pool frees: a sample never sees more sharing than there is
+        }
+
         long started = Stopwatch.GetTimestamp();
         int freed = _manager.Release(slot.Agent);
         Stats.Record(OperationKind.Release, Elapsed(started));
-        int expected = _pool.Spec.BlocksForTokens(slot.Tokens) * _pool.Spec.Layers;
         if (freed != expected)
         {
             _failures.Enqueue($"releasing {slot.Agent} with {slot.Tokens} tokens freed {freed} blocks; expected {expected}.");
@@ -191,6 +325,14 @@ internal sealed class SimulationWorker
         }
 
         slot.Active = false;
+        slot.Conversation = null;
+        if (conversation is not null && completed && _random.NextDouble() < _prefix!.Settings.ReturnProbability && _prefix.Shape.HasRoomForTurn(conversation.Count))
+        {
+            // The client reads the answer and replies while this worker admits a few other turns.
+            conversation.ReadyAt = _admissions + _random.Next(1, (2 * _slots.Length) + 1);
+            _returning.Add(conversation);
+        }
+
         _space.Pulse();
     }
 
@@ -242,5 +384,11 @@ internal sealed class SimulationWorker
         public int Remaining { get; set; }
 
         public bool Speculative { get; set; }
+
+        /// <summary>Shared-prefix workload: the conversation the agent serves.</summary>
+        public Conversation? Conversation { get; set; }
+
+        /// <summary>Shared-prefix workload: a conversation whose turn was refused for want of space, to try again.</summary>
+        public Conversation? Waiting { get; set; }
     }
 }

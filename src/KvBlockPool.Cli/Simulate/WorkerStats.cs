@@ -1,4 +1,5 @@
 using HdrHistogram;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -28,6 +29,12 @@ internal sealed class WorkerStats
 
     public long WaitedTicks { get; set; }
 
+    /// <summary>Shared-prefix workload: conversations' first turns.</summary>
+    public TurnStats FirstTurns { get; } = new();
+
+    /// <summary>Shared-prefix workload: turns of conversations that came back.</summary>
+    public TurnStats ReturningTurns { get; } = new();
+
     public LongHistogram Latency(OperationKind kind) => _latencies[(int)kind];
 
     public void Record(OperationKind kind, long nanoseconds)
@@ -53,5 +60,7 @@ internal sealed class WorkerStats
         AdmissionWaits += other.AdmissionWaits;
         DecodeWaits += other.DecodeWaits;
         WaitedTicks += other.WaitedTicks;
+        FirstTurns.Add(other.FirstTurns);
+        ReturningTurns.Add(other.ReturningTurns);
     }
 }

@@ -6,7 +6,12 @@ namespace KvBlockPool.Cli.Simulate;
 /// an eighth of it: the default slots then overcommit the pool a little, so some admissions wait and some
 /// long decodes are preempted, as on a busy host.
 /// </summary>
-internal sealed record WorkloadShape(int MinPrompt, int MaxPrompt, int MinDecode, int MaxDecode)
+/// <param name="MinPrompt">The shortest prompt.</param>
+/// <param name="MaxPrompt">The longest prompt.</param>
+/// <param name="MinDecode">The shortest answer.</param>
+/// <param name="MaxDecode">The longest answer.</param>
+/// <param name="TokenBudget">The most tokens one agent may hold: an eighth of the pool.</param>
+internal sealed record WorkloadShape(int MinPrompt, int MaxPrompt, int MinDecode, int MaxDecode, int TokenBudget)
 {
     /// <summary>Share of admissions abandoned part-way through prefill (the client went away): their scope rolls back.</summary>
     public const double AbortProbability = 0.05;
@@ -29,6 +34,6 @@ internal sealed record WorkloadShape(int MinPrompt, int MaxPrompt, int MinDecode
 
         int maxPrompt = (int)Math.Min(768, tokensPerAgent * 3 / 4);
         int maxDecode = (int)Math.Min(256, tokensPerAgent - maxPrompt);
-        return new WorkloadShape(Math.Min(16, maxPrompt), maxPrompt, Math.Min(8, maxDecode), maxDecode);
+        return new WorkloadShape(Math.Min(16, maxPrompt), maxPrompt, Math.Min(8, maxDecode), maxDecode, (int)Math.Min(int.MaxValue, tokensPerAgent));
     }
 }

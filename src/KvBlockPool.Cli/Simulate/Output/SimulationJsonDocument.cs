@@ -1,4 +1,5 @@
 using System.Text.Json;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
 
 namespace KvBlockPool.Cli.Simulate.Output;
 
@@ -18,6 +19,7 @@ internal sealed record SimulationJsonDocument(
     SimulationJsonDocument.TokensPart Tokens,
     SimulationJsonDocument.OccupancyPart Occupancy,
     SimulationJsonDocument.WaitsPart ExhaustionWaits,
+    SimulationJsonDocument.PrefixCachePart? PrefixCache,
     int LeakedBlocks,
     bool InvariantsHeld,
     IReadOnlyList<string> Failures,
@@ -29,7 +31,7 @@ internal sealed record SimulationJsonDocument(
 
     internal sealed record PoolPart(int CapacityBlocks, long NativeBytes, double BuildMilliseconds);
 
-    internal sealed record RunPart(int Threads, int Agents, int Seed, bool Diagnostics, double DurationSeconds, double ElapsedSeconds);
+    internal sealed record RunPart(int Threads, int Agents, int Seed, bool Diagnostics, double DurationSeconds, double ElapsedSeconds, string Workload);
 
     internal sealed record OperationsPart(long Total, double PerSecond);
 
@@ -42,6 +44,28 @@ internal sealed record SimulationJsonDocument(
     internal sealed record OccupancyPart(int PeakBlocks, double PeakFraction);
 
     internal sealed record WaitsPart(long Admissions, long DecodeSteps, double WaitedSeconds);
+
+    /// <summary>The shared-prefix workload's knobs and what the prefix cache did; null for the independent workload.</summary>
+    internal sealed record PrefixCachePart(
+        int SystemPrompts,
+        int SystemPromptTokens,
+        double ReturnProbability,
+        TurnsPart FirstTurns,
+        TurnsPart ReturningTurns,
+        long Lookups,
+        long QueriedTokens,
+        long HitTokens,
+        double HitRate,
+        long PrefillTokensSkipped,
+        long StoredChunks,
+        long DuplicateChunks,
+        long EvictedChunks,
+        int CachedChunksAtEnd,
+        MemorySavedPart MemorySaved);
+
+    internal sealed record TurnsPart(long Admitted, long PromptTokens, long CachedTokens, double HitRate);
+
+    internal sealed record MemorySavedPart(long PeakBlocks, long PeakBytes, double MeanBlocks, double MeanBytes, double MeanUnsharedBlocks, double Fraction, int Samples);
 
     public static void Write(SimulationReport report, string? plotPath, TextWriter output) =>
         output.WriteLine(JsonSerializer.Serialize(From(report, plotPath), SimulationJsonContext.Default.SimulationJsonDocument));
@@ -62,7 +86,7 @@ internal sealed record SimulationJsonDocument(
             CurrentSchema,
             new ModelPart(s.Preset, s.ModelTitle, s.Spec.Layers, s.Spec.KvHeads, s.Spec.HeadDim, s.Spec.TokensPerBlock, report.BytesPerBlock),
             new PoolPart(report.CapacityBlocks, report.NativeBytes, report.BuildTime.TotalMilliseconds),
-            new RunPart(s.Threads, s.Agents, s.Seed, s.Diagnostics, s.DurationSeconds, report.Elapsed.TotalSeconds),
+            new RunPart(s.Threads, s.Agents, s.Seed, s.Diagnostics, s.DurationSeconds, report.Elapsed.TotalSeconds, s.Workload),
             new OperationsPart(report.Operations, report.Operations / seconds),
             latency,
             new AgentsPart(t.Admitted, t.Completed, t.Preempted),
@@ -70,9 +94,29 @@ internal sealed record SimulationJsonDocument(
             new TokensPart(t.PromptTokens, t.DecodedTokens, t.DecodedTokens / seconds),
             new OccupancyPart(report.PeakBlocks, (double)report.PeakBlocks / report.CapacityBlocks),
             new WaitsPart(t.AdmissionWaits, t.DecodeWaits, report.WaitedSeconds),
+            report.PrefixCache is { } prefix ? PrefixPart(prefix, report.BytesPerBlock) : null,
             report.LeakedBlocks,
             report.InvariantsHeld,
             report.Failures,
             plotPath);
     }
+
+    private static PrefixCachePart PrefixPart(PrefixCacheSummary p, int bytesPerBlock) => new(
+        p.Settings.SystemPrompts,
+        p.Shape.SystemPromptTokens,
+        p.Settings.ReturnProbability,
+        Turns(p.FirstTurns),
+        Turns(p.ReturningTurns),
+        p.Cache.Lookups,
+        p.Cache.QueriedTokens,
+        p.Cache.HitTokens,
+        p.HitRate,
+        p.CachedTokens,
+        p.Cache.StoredChunks,
+        p.Cache.DuplicateChunks,
+        p.Cache.EvictedChunks,
+        p.Cache.CachedChunks,
+        new MemorySavedPart(p.PeakSavedBlocks, p.PeakSavedBlocks * bytesPerBlock, p.MeanSavedBlocks, p.MeanSavedBlocks * bytesPerBlock, p.MeanUnsharedBlocks, p.SavedFraction, p.Samples));
+
+    private static TurnsPart Turns(TurnStats turns) => new(turns.Admitted, turns.PromptTokens, turns.CachedTokens, turns.HitRate);
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using KvBlockPool.Cli.Simulate.SharedPrefix;
 using Spectre.Console;
 
 namespace KvBlockPool.Cli.Simulate.Output;
@@ -6,7 +7,8 @@ namespace KvBlockPool.Cli.Simulate.Output;
 /// <summary>
 /// The report for people: a few lines about the run, a table of operations with their latency percentiles, the
 /// agents, tokens, occupancy and the verdict. On a terminal the table has rounded borders and the verdict colour;
-/// in a log (no terminal) the same table is drawn in ASCII and nothing else carries escape codes.
+/// in a log (no terminal) the same table is drawn in ASCII and nothing else carries escape codes. A shared-prefix run
+/// adds a table of what the prefix cache did.
 /// </summary>
 internal sealed class SimulationReportView(IAnsiConsole console)
 {
@@ -17,6 +19,7 @@ internal sealed class SimulationReportView(IAnsiConsole console)
         double seconds = report.Seconds;
         Line($"KvBlockPool simulate: {s.ModelTitle} ({spec.Layers} layers, {spec.KvHeads} KV heads x {spec.HeadDim}, {spec.TokensPerBlock} tokens/block, {report.BytesPerBlock / 1024.0:0.#} KiB/block)");
         Line($"pool: {report.CapacityBlocks:N0} blocks, {report.NativeBytes / (1024.0 * 1024):N0} MiB native, built in {report.BuildTime.TotalMilliseconds:N0} ms; {s.Threads} threads, {s.Agents} agent slots, seed {s.Seed}, diagnostics {(s.Diagnostics ? "on" : "off")}");
+        Line($"workload: {Workload(s)}");
         Line($"ran {report.Elapsed.TotalSeconds:0.00} s: {report.Operations:N0} operations, {report.Operations / seconds:N0} per second");
         console.WriteLine();
         console.Write(LatencyTable(report));
@@ -27,6 +30,13 @@ internal sealed class SimulationReportView(IAnsiConsole console)
         Line($"tokens: {t.PromptTokens:N0} prompt, {t.DecodedTokens:N0} decoded ({t.DecodedTokens / seconds:N0} per second)");
         Line($"peak occupancy: {report.PeakBlocks:N0} of {report.CapacityBlocks:N0} blocks ({100.0 * report.PeakBlocks / report.CapacityBlocks:0.0}%)");
         Line($"exhaustion waits: {t.AdmissionWaits + t.DecodeWaits:N0} ({t.AdmissionWaits:N0} admissions, {t.DecodeWaits:N0} decode steps), {report.WaitedSeconds:0.00} s waited across threads");
+        if (report.PrefixCache is { } prefix)
+        {
+            console.WriteLine();
+            console.Write(PrefixTable(prefix, report.BytesPerBlock));
+            console.WriteLine();
+        }
+
         Line($"leaked blocks: {report.LeakedBlocks}");
         if (plotPath is not null)
         {
@@ -74,6 +84,37 @@ internal sealed class SimulationReportView(IAnsiConsole console)
 
         return table;
     }
+
+    private static string Workload(SimulationSettings settings)
+    {
+        if (settings.SharedPrefix is not { } prefix)
+        {
+            return Invariant($"{WorkloadNames.Independent} (every prompt its own, no prefix cache)");
+        }
+
+        string prompts = prefix.SystemPrompts == 0 ? "every conversation with its own system prompt" : Invariant($"{prefix.SystemPrompts} shared system prompts");
+        return Invariant($"{WorkloadNames.SharedPrefix}: {prompts}, {prefix.ReturnProbability:0%} of answered conversations come back");
+    }
+
+    private Table PrefixTable(PrefixCacheSummary p, int bytesPerBlock)
+    {
+        bool terminal = console.Profile.Capabilities.Ansi;
+        var table = new Table { Border = terminal ? TableBorder.Rounded : TableBorder.Ascii };
+        table.AddColumn("prefix cache");
+        table.AddColumn("figures");
+        table.AddRow("system prompts", p.Settings.SystemPrompts == 0
+            ? Invariant($"one per conversation, {p.Shape.SystemPromptTokens:N0} tokens each")
+            : Invariant($"{p.Settings.SystemPrompts:N0} shared, {p.Shape.SystemPromptTokens:N0} tokens each"));
+        table.AddRow("turns", Invariant($"{p.FirstTurns.Admitted:N0} first, {p.ReturningTurns.Admitted:N0} returning (a conversation holds at most {p.Shape.TokenBudget:N0} tokens)"));
+        table.AddRow("hit rate", Invariant($"{p.HitRate:0.0%} of {p.PromptTokens:N0} prompt tokens (first turns {p.FirstTurns.HitRate:0.0%}, returning turns {p.ReturningTurns.HitRate:0.0%})"));
+        table.AddRow("prefill skipped", Invariant($"{p.CachedTokens:N0} tokens"));
+        table.AddRow("memory saved, peak", Invariant($"{p.PeakSavedBlocks:N0} blocks ({Mebibytes(p.PeakSavedBlocks, bytesPerBlock)})"));
+        table.AddRow("memory saved, mean", Invariant($"{p.MeanSavedBlocks:N0} blocks ({Mebibytes(p.MeanSavedBlocks, bytesPerBlock)}), {p.SavedFraction:0.0%} of the {p.MeanUnsharedBlocks:N0} the live agents would hold without the cache"));
+        table.AddRow("chunks", Invariant($"{p.Cache.StoredChunks:N0} stored, {p.Cache.DuplicateChunks:N0} duplicates kept apart, {p.Cache.EvictedChunks:N0} evicted, {p.Cache.CachedChunks:N0} cached at the end"));
+        return table;
+    }
+
+    private static string Mebibytes(double blocks, int bytesPerBlock) => Invariant($"{blocks * bytesPerBlock / (1024.0 * 1024):N1} MiB");
 
     // Report text is data, not markup: a failure message may hold brackets.
     private void Line(FormattableString text) => console.WriteLine(text.ToString(CultureInfo.InvariantCulture));
