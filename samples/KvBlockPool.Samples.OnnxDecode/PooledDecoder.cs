@@ -16,7 +16,7 @@ namespace KvBlockPool.Samples.OnnxDecode;
 /// Use one decoder per thread; several decoders may share the model and the cache manager. A step that throws
 /// leaves the agent's cache holding a token whose K and V were not written: release the agent.
 /// </remarks>
-public sealed unsafe class PooledDecoder : IDisposable
+public sealed unsafe partial class PooledDecoder : IDisposable
 {
     private readonly DecoderModel _model;
     private readonly AgentCacheManager _cache;
@@ -104,12 +104,22 @@ public sealed unsafe class PooledDecoder : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">The prompt is empty or longer than the decoder's longest prompt.</exception>
     public (ReadOnlyMemory<float> Logits, int CachedTokens) PrefillCached(AgentId agent, ReadOnlySpan<int> prompt)
     {
-        if (prompt.IsEmpty || prompt.Length > _maxPromptTokens)
-        {
-            throw new ArgumentOutOfRangeException(nameof(prompt), prompt.Length, $"A prompt must hold 1 to {_maxPromptTokens} tokens (the decoder's longest prompt).");
-        }
-
+        CheckPrompt(prompt.Length);
         int cached = _cache.Admit(agent, prompt).CachedTokens;
+        return (PrefillAfter(agent, prompt, cached), cached);
+    }
+
+    private void CheckPrompt(int length)
+    {
+        if (length == 0 || length > _maxPromptTokens)
+        {
+            throw new ArgumentOutOfRangeException("prompt", length, $"A prompt must hold 1 to {_maxPromptTokens} tokens (the decoder's longest prompt).");
+        }
+    }
+
+    /// <summary>Runs the model over the prompt's tokens after the <paramref name="cached"/> ones, scatters them, publishes the prompt's chunks.</summary>
+    private float[] PrefillAfter(AgentId agent, ReadOnlySpan<int> prompt, int cached)
+    {
         using (KvCacheLease lease = _cache.Lease(agent))
         {
             Gather(lease, past: cached);
@@ -117,7 +127,7 @@ public sealed unsafe class PooledDecoder : IDisposable
             Scatter(lease, first: cached, count: prompt.Length - cached);
             float[] copy = logits.ToArray();
             _cache.PublishComputed(agent, prompt.Length);
-            return (copy, cached);
+            return copy;
         }
     }
 
