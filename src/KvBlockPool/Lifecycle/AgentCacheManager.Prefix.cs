@@ -62,6 +62,26 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public KvTokenSlot AppendToken(AgentId agent, int tokenId)
     {
+        AppendTokenCore(agent, tokenId, throwOnExhaustion: true, out KvTokenSlot slot);
+        return slot;
+    }
+
+    /// <summary>
+    /// Like <see cref="AppendToken(AgentId, int)"/>, but returns false instead of throwing when a new block was needed
+    /// and the pool has none free or evictable (a decode loop under memory pressure then waits or preempts, without
+    /// an exception per attempt).
+    /// </summary>
+    /// <param name="agent">An admitted agent.</param>
+    /// <param name="tokenId">The new token's id: 0 or more.</param>
+    /// <param name="slot">Where the new token's keys and values go; default when refused.</param>
+    /// <returns>Whether the token was appended; nothing changed (not even a publish) when not.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenId"/> is negative; nothing changed.</exception>
+    /// <exception cref="KeyNotFoundException"><paramref name="agent"/> is not admitted.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public bool TryAppendToken(AgentId agent, int tokenId, out KvTokenSlot slot) => AppendTokenCore(agent, tokenId, throwOnExhaustion: false, out slot);
+
+    private bool AppendTokenCore(AgentId agent, int tokenId, bool throwOnExhaustion, out KvTokenSlot slot)
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(tokenId);
         AgentCache record = Enter(agent);
         try
@@ -74,15 +94,21 @@ public sealed partial class AgentCacheManager
                 track.EnsureTokens(computed + 1);
             }
 
-            // The append first: if it is refused, nothing changed (not even a publish).
-            KvTokenSlot slot = AppendToken(agent); // the lock is re-entered on this thread
+            // The append first: if it is refused, nothing changed (not even a publish). The lock is re-entered on this thread.
+            if (!AppendCore(agent, 1, throwOnExhaustion, out _, out int length, out int tokensPerBlock))
+            {
+                slot = default;
+                return false;
+            }
+
+            slot = Slot(length - 1, tokensPerBlock);
             if (keepsIds)
             {
                 PublishUpTo(record, computed);
                 track.AddToken(tokenId);
             }
 
-            return slot;
+            return true;
         }
         finally
         {

@@ -87,6 +87,7 @@ public sealed partial class HostileArgumentTests
     private static readonly HashSet<string> NotCounts = new(StringComparer.Ordinal)
     {
         "KvBlockPool.Lifecycle.AgentCacheManager.AppendToken(KvBlockPool.AgentId agent, int tokenId)#tokenId",
+        "KvBlockPool.Lifecycle.AgentCacheManager.TryAppendToken(KvBlockPool.AgentId agent, int tokenId, out KvBlockPool.Lifecycle.KvTokenSlot slot)#tokenId",
     };
 
     [Theory]
@@ -97,9 +98,11 @@ public sealed partial class HostileArgumentTests
         using var fixture = new Fixture();
         string before = fixture.Describe();
         Assert.Throws<ArgumentOutOfRangeException>(() => fixture.Manager.AppendToken(Agent, tokenId));
+        Assert.Throws<ArgumentOutOfRangeException>(() => fixture.Manager.TryAppendToken(Agent, tokenId, out _));
         Assert.Equal(before, fixture.Describe());
         fixture.Manager.AppendToken(Agent, int.MaxValue);
-        Assert.Equal(7, fixture.Manager.GetInfo(Agent).Tokens);
+        Assert.True(fixture.Manager.TryAppendToken(Agent, int.MaxValue, out _));
+        Assert.Equal(8, fixture.Manager.GetInfo(Agent).Tokens);
     }
 
     public static TheoryData<string, long> HostileCalls()

@@ -281,6 +281,29 @@ public sealed class PrefixCacheTests
     }
 
     [Fact]
+    public void Try_appending_a_token_in_a_full_pool_returns_false_and_changes_nothing_not_even_a_publish()
+    {
+        using BlockPool pool = Create(capacity: 4);
+        using var manager = new AgentCacheManager(pool);
+        manager.Admit(Alice, Tokens(8, seed: 72)); // 2 blocks per layer: the whole pool, nothing published yet
+        string before = PoolAssert.Snapshot(pool);
+
+        Assert.False(manager.TryAppendToken(Alice, 5, out KvTokenSlot refused));
+
+        Assert.Equal(default, refused);
+        Assert.Equal(before, PoolAssert.Snapshot(pool));
+        Assert.Equal(8, manager.GetInfo(Alice).Tokens);
+        Assert.Equal(0, pool.PrefixCache!.GetStatistics().StoredChunks);
+        Assert.Throws<ArgumentOutOfRangeException>(() => manager.TryAppendToken(Alice, -1, out _));
+
+        manager.Truncate(Alice, 7);
+        Assert.True(manager.TryAppendToken(Alice, 5, out KvTokenSlot slot)); // room in the last block: appended, and chunk 0 published
+        Assert.Equal((1, 3), (slot.BlockIndex, slot.Offset));
+        Assert.Equal(1, pool.PrefixCache.GetStatistics().StoredChunks);
+        PoolAssert.Invariants(pool);
+    }
+
+    [Fact]
     public void Different_contexts_never_share_chunks()
     {
         using BlockPool pool = Create(capacity: 32);
