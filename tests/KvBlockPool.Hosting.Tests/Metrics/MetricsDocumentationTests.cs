@@ -72,6 +72,8 @@ public sealed partial class MetricsDocumentationTests
 
     private static bool IsPrefix(Match row) => row.Groups["name"].Value.StartsWith("kvblockpool.prefix.", StringComparison.Ordinal);
 
+    private static bool IsTier(Match row) => row.Groups["name"].Value.StartsWith("kvblockpool.tier.", StringComparison.Ordinal);
+
     [GeneratedRegex(@"^\| `(?<name>kvblockpool\.[a-z._]+)` \| (?<type>Counter|ObservableCounter|ObservableUpDownCounter) \| `(?<unit>[^`]+)` \|", RegexOptions.Multiline)]
     private static partial Regex InstrumentRow();
 

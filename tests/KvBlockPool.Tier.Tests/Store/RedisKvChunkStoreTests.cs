@@ -213,8 +213,8 @@ public sealed class RedisKvChunkStoreTests(GarnetFixture garnet, ITestOutputHelp
         using var hits = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.hits");
         using var misses = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.misses");
         using var puts = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.puts");
-        using var read = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.bytes.read");
-        using var written = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.bytes.written");
+        using var read = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.read.bytes");
+        using var written = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.written.bytes");
         using var errors = new MetricCollector<long>(null, "KvBlockPool", "kvblockpool.tier.errors");
         using var duration = new MetricCollector<double>(null, "KvBlockPool", "kvblockpool.tier.duration");
         await using RedisKvChunkStore store = await RedisKvChunkStore.ConnectAsync(garnet.Options(Name, o => o.MaxValueBytes = 100));
