@@ -36,8 +36,8 @@ internal sealed class TierMetrics : IDisposable
         _hits = _meter.CreateCounter<long>("kvblockpool.tier.hits", "{get}", "Chunk reads that returned a value.");
         _misses = _meter.CreateCounter<long>("kvblockpool.tier.misses", "{get}", "Chunk reads that returned no value, by reason.");
         _puts = _meter.CreateCounter<long>("kvblockpool.tier.puts", "{put}", "Chunk writes stored in the tier.");
-        _bytesRead = _meter.CreateCounter<long>("kvblockpool.tier.bytes.read", "By", "Bytes of the values read.");
-        _bytesWritten = _meter.CreateCounter<long>("kvblockpool.tier.bytes.written", "By", "Bytes of the values stored.");
+        _bytesRead = _meter.CreateCounter<long>("kvblockpool.tier.read.bytes", "By", "Bytes of the values read.");
+        _bytesWritten = _meter.CreateCounter<long>("kvblockpool.tier.written.bytes", "By", "Bytes of the values stored.");
         _errors = _meter.CreateCounter<long>("kvblockpool.tier.errors", "{error}", "Calls that failed (timed out, unavailable, rejected, too large, failed), by operation and reason.");
         _duration = _meter.CreateHistogram(
             "kvblockpool.tier.duration",

@@ -14,6 +14,7 @@ namespace KvBlockPool.Tier.Tests.Shared;
 internal sealed class EmbeddedGarnet : IDisposable
 {
     private readonly GarnetServer _server;
+    private int _disposed;
 
     private EmbeddedGarnet(int port, string? password)
     {
@@ -43,7 +44,14 @@ internal sealed class EmbeddedGarnet : IDisposable
     /// <summary>Starts a server on <paramref name="port"/>, or on a free port when it is 0.</summary>
     public static EmbeddedGarnet Start(int port = 0, string? password = null) => new(port == 0 ? FreePort() : port, password);
 
-    public void Dispose() => _server.Dispose();
+    /// <summary>Stops the server and frees its port; idempotent (Garnet's own Dispose throws when repeated).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _server.Dispose();
+        }
+    }
 
     private static int FreePort()
     {
