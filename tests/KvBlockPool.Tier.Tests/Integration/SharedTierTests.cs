@@ -179,13 +179,14 @@ public sealed partial class SharedTierTests(GarnetFixture garnet)
 
         listener.RecordObservableInstruments();
 
-        string doc = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "metrics.md"));
+        string doc = File.ReadAllText(Path.Combine(Repository.Root(), "docs", "metrics.md"));
         Dictionary<string, (string Unit, string Kind)> documented = TierRow().Matches(doc).ToDictionary(m => m.Groups["name"].Value, m => (m.Groups["unit"].Value, m.Groups["kind"].Value));
         Assert.Equal(documented.Keys.Order(), measured.Keys.Order());
         foreach ((string name, (long _, Instrument instrument)) in measured)
         {
             Assert.Equal(documented[name].Unit, instrument.Unit);
             Assert.Equal(documented[name].Kind, instrument.GetType().Name.Split('`')[0]);
+            Assert.Contains($"| `{name}` | `{name.Replace('.', '_')}_total` | counter |", doc, StringComparison.Ordinal); // OpenTelemetry's Prometheus name
         }
 
         Assert.Equal(3, measured["kvblockpool.tier.restored_chunks"].Value);
@@ -213,17 +214,6 @@ public sealed partial class SharedTierTests(GarnetFixture garnet)
         ArgumentException error = Assert.Throws<ArgumentException>(() => new BlockPool(new BlockPoolOptions { Spec = Spec, CapacityBlocks = 30, PrefixCache = new KvPrefixCacheOptions { Tier = tier } }));
         Assert.StartsWith("KvTierOptions.", error.Message, StringComparison.Ordinal);
         Assert.Equal(before, BlockPool.LiveNativeBytes);
-    }
-
-    private static string RepositoryRoot()
-    {
-        string? directory = AppContext.BaseDirectory;
-        while (directory is not null && !File.Exists(Path.Combine(directory, "BlockPool.sln")))
-        {
-            directory = Path.GetDirectoryName(directory);
-        }
-
-        return directory ?? throw new InvalidOperationException("BlockPool.sln was not found above the test's directory.");
     }
 
     [GeneratedRegex(@"^\| `(?<name>kvblockpool\.tier\.[a-z_]+)` \| (?<kind>ObservableCounter) \| `(?<unit>[^`]+)` \|", RegexOptions.Multiline)]
