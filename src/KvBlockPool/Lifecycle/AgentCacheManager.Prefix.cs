@@ -176,15 +176,8 @@ public sealed partial class AgentCacheManager
     private bool AdmitWithPrefix(AgentId agent, ReadOnlySpan<int> promptTokens, KvPrefixContext context, int priority, bool throwOnExhaustion, out KvPrefixAdmission admission)
     {
         admission = default;
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ObjectDisposedException.ThrowIf(_pool.IsDisposed, _pool);
-        KvPrefixCache cache = _pool.PrefixCache ?? throw new InvalidOperationException($"Pool '{_pool.Name}' has no prefix cache, so a prompt's tokens cannot be looked up. Set BlockPoolOptions.PrefixCache, or admit with the token count.");
-        KvCacheSpec spec = _pool.Spec;
+        KvPrefixCache cache = CheckPrefixAdmission(agent, promptTokens.Length, out KvCacheSpec spec, out int perLayer, out long total);
         int length = promptTokens.Length;
-        int perLayer = spec.BlocksForTokens(length);
-        long total = (long)perLayer * spec.Layers;
-        ThrowIfNeverFits(nameof(promptTokens), length, perLayer, total, spec);
-        ThrowIfAdmitted(agent);
 
         // The keys are computed once, before anything changes; the last token is never a hit (the model must
         // compute it to yield logits), so only the chunks before it are looked up.
@@ -208,6 +201,23 @@ public sealed partial class AgentCacheManager
         {
             ArrayPool<KvChunkKey>.Shared.Return(keys);
         }
+    }
+
+    /// <summary>
+    /// The checks every admission with the prompt's tokens makes before anything changes (and before a tier is asked):
+    /// nothing disposed, a prefix cache, a prompt the pool could ever hold, an agent not admitted yet.
+    /// </summary>
+    private KvPrefixCache CheckPrefixAdmission(AgentId agent, int promptTokens, out KvCacheSpec spec, out int perLayer, out long total)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_pool.IsDisposed, _pool);
+        KvPrefixCache cache = _pool.PrefixCache ?? throw new InvalidOperationException($"Pool '{_pool.Name}' has no prefix cache, so a prompt's tokens cannot be looked up. Set BlockPoolOptions.PrefixCache, or admit with the token count.");
+        spec = _pool.Spec;
+        perLayer = spec.BlocksForTokens(promptTokens);
+        total = (long)perLayer * spec.Layers;
+        ThrowIfNeverFits(nameof(promptTokens), promptTokens, perLayer, total, spec);
+        ThrowIfAdmitted(agent);
+        return cache;
     }
 
     /// <summary>The pool's prefix admission for a reserved record: the hits referenced, the rest allocated, the record filled. Returns the hits, or -1 when refused without throwing.</summary>

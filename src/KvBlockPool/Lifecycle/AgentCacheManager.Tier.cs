@@ -31,14 +31,8 @@ public sealed partial class AgentCacheManager
     /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
     public async Task<KvPrefixAdmission> AdmitAsync(AgentId agent, ReadOnlyMemory<int> promptTokens, KvPrefixContext context = default, int priority = 0, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ObjectDisposedException.ThrowIf(_pool.IsDisposed, _pool);
-        KvPrefixCache cache = _pool.PrefixCache ?? throw new InvalidOperationException($"Pool '{_pool.Name}' has no prefix cache, so a prompt's tokens cannot be looked up. Set BlockPoolOptions.PrefixCache, or admit with the token count.");
-        KvCacheSpec spec = _pool.Spec;
+        KvPrefixCache cache = CheckPrefixAdmission(agent, promptTokens.Length, out KvCacheSpec spec, out _, out _);
         int length = promptTokens.Length;
-        int perLayer = spec.BlocksForTokens(length);
-        ThrowIfNeverFits(nameof(promptTokens), length, perLayer, (long)perLayer * spec.Layers, spec);
-        ThrowIfAdmitted(agent);
         cancellationToken.ThrowIfCancellationRequested();
 
         int chunkTokens = cache.TokensPerChunk;
