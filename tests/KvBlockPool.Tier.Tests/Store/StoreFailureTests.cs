@@ -94,7 +94,9 @@ public sealed class StoreFailureTests(ITestOutputHelper output)
         first.Dispose();
         var watch = Stopwatch.StartNew();
         KvChunkStoreStatus[] during = await Task.WhenAll(inFlight);
-        Assert.True(watch.Elapsed < timeout + TimeSpan.FromSeconds(1), $"the in-flight reads ended after {watch.Elapsed}");
+        // The bounds below are the deadline plus a margin for a busy two-core machine, where a timer can fire seconds
+        // late; what they catch is a call that waits on the dead server instead of ending at its deadline.
+        Assert.True(watch.Elapsed < timeout + TimeSpan.FromSeconds(4), $"the in-flight reads ended after {watch.Elapsed}");
         Assert.All(during, s => Assert.True(s is KvChunkStoreStatus.Ok or KvChunkStoreStatus.Unavailable or KvChunkStoreStatus.TimedOut, s.ToString()));
         for (int i = 0; i < during.Length; i++)
         {
@@ -108,7 +110,7 @@ public sealed class StoreFailureTests(ITestOutputHelper output)
             KvChunkStoreStatus status = await store.GetAsync(key, buffer);
             TimeSpan took = Stopwatch.GetElapsedTime(start);
             Assert.True(status is KvChunkStoreStatus.Unavailable or KvChunkStoreStatus.TimedOut, $"call {i}: {status}");
-            Assert.True(took < timeout + TimeSpan.FromMilliseconds(300), $"call {i} took {took}: the pool must never wait on a dead store beyond the deadline");
+            Assert.True(took < timeout + TimeSpan.FromSeconds(4), $"call {i} took {took}: the pool must never wait on a dead store beyond the deadline");
             Assert.Equal(0, buffer.WrittenCount);
             Assert.NotEqual(KvChunkStoreStatus.Ok, await store.PutAsync(key, value));
         }
