@@ -10,10 +10,15 @@ using StackExchange.Redis;
 namespace KvBlockPool.Redis;
 
 /// <summary>
-/// An <see cref="IKvChunkStore"/> on a RESP store (Garnet, Redis, Valkey; a server or a cluster) through one
-/// StackExchange.Redis <see cref="ConnectionMultiplexer"/>. Connect with <see cref="ConnectAsync"/>; dispose to close.
+/// An <see cref="IKvChunkStore"/> on a RESP store (Garnet, Redis, Valkey; a server or a cluster) through
+/// StackExchange.Redis. Connect with <see cref="ConnectAsync"/>; dispose to close.
 /// </summary>
 /// <remarks>
+/// <para>
+/// <b>Reads never queue behind writes.</b> Reads (<see cref="GetAsync"/>, on an admission's path) and the offload's
+/// calls (<see cref="PutAsync"/>, <see cref="ExistsAsync"/>, <see cref="DeleteAsync"/>) go over two connections: a
+/// connection delivers its commands in order, so on one, a read would wait for every multi-MiB value queued before it.
+/// </para>
 /// <para>
 /// <b>Never waits on a dead store.</b> The connection's backlog policy is fail-fast: while it is down, every call is
 /// an immediate <see cref="KvChunkStoreStatus.Unavailable"/> rather than a queued wait, and the client reconnects by
@@ -31,8 +36,10 @@ namespace KvBlockPool.Redis;
 /// </remarks>
 public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDisposable
 {
-    private readonly ConnectionMultiplexer _connection;
-    private readonly IDatabase _database;
+    private readonly ConnectionMultiplexer _reads;
+    private readonly ConnectionMultiplexer _writes;
+    private readonly IDatabase _readDatabase;
+    private readonly IDatabase _writeDatabase;
     private readonly byte[] _prefix;
     private readonly TimeSpan _timeout;
     private readonly Expiration _expiration;
@@ -42,10 +49,12 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
     private readonly TierMetrics _metrics;
     private int _disposed;
 
-    private RedisKvChunkStore(ConnectionMultiplexer connection, RedisKvChunkStoreOptions options, ILogger logger)
+    private RedisKvChunkStore(ConnectionMultiplexer reads, ConnectionMultiplexer writes, RedisKvChunkStoreOptions options, ILogger logger)
     {
-        _connection = connection;
-        _database = connection.GetDatabase();
+        _reads = reads;
+        _writes = writes;
+        _readDatabase = reads.GetDatabase();
+        _writeDatabase = writes.GetDatabase();
         _prefix = Encoding.ASCII.GetBytes(options.KeyPrefix);
         _timeout = options.OperationTimeout;
         _expiration = options.TimeToLive is { } ttl ? new Expiration(ttl) : Expiration.Default;
@@ -54,15 +63,18 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         Name = options.Name;
         _logger = logger;
         _metrics = new TierMetrics(options.MeterFactory, options.Name);
-        _connection.ConnectionFailed += OnConnectionFailed;
-        _connection.ConnectionRestored += OnConnectionRestored;
+        foreach (ConnectionMultiplexer connection in new[] { reads, writes })
+        {
+            connection.ConnectionFailed += OnConnectionFailed;
+            connection.ConnectionRestored += OnConnectionRestored;
+        }
     }
 
     /// <summary>The tier's name (<see cref="RedisKvChunkStoreOptions.Name"/>), as metrics and logs show it.</summary>
     public string Name { get; }
 
-    /// <summary>Whether the connection is up now; while it is not, every call is <see cref="KvChunkStoreStatus.Unavailable"/>.</summary>
-    public bool IsConnected => Volatile.Read(ref _disposed) == 0 && _connection.IsConnected;
+    /// <summary>Whether both connections are up now; while one is not, the calls it carries are <see cref="KvChunkStoreStatus.Unavailable"/>.</summary>
+    public bool IsConnected => Volatile.Read(ref _disposed) == 0 && _reads.IsConnected && _writes.IsConnected;
 
     /// <summary>
     /// Checks <paramref name="options"/>, then connects and authenticates. Fails here, with nothing read or written,
@@ -79,10 +91,28 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         ArgumentNullException.ThrowIfNull(options);
         ConfigurationOptions configuration = RedisKvChunkStoreConfiguration.Build(options);
         ILogger logger = options.LoggerFactory?.CreateLogger<RedisKvChunkStore>() ?? NullLogger<RedisKvChunkStore>.Instance;
-        ConnectionMultiplexer connection;
+        ConnectionMultiplexer reads = await ConnectOneAsync(configuration, options, logger).ConfigureAwait(false);
+        ConnectionMultiplexer writes;
         try
         {
-            connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+            writes = await ConnectOneAsync(configuration, options, logger).ConfigureAwait(false);
+        }
+        catch
+        {
+            await reads.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        string endPoints = string.Join(",", options.EndPoints);
+        TierLog.Connected(logger, options.Name, endPoints);
+        return new RedisKvChunkStore(reads, writes, options, logger);
+    }
+
+    private static async Task<ConnectionMultiplexer> ConnectOneAsync(ConfigurationOptions configuration, RedisKvChunkStoreOptions options, ILogger logger)
+    {
+        try
+        {
+            return await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
         }
         catch (RedisConnectionException ex)
         {
@@ -95,10 +125,6 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
             TierLog.ConnectFailed(logger, options.Name, message);
             throw new KvTierConnectionException(message, ex) { IsAuthenticationFailure = authentication };
         }
-
-        string endPoints = string.Join(",", options.EndPoints);
-        TierLog.Connected(logger, options.Name, endPoints);
-        return new RedisKvChunkStore(connection, options, logger);
     }
 
     /// <inheritdoc/>
@@ -116,7 +142,7 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         Lease<byte>? lease;
         try
         {
-            pending = _database.StringGetLeaseAsync(ToRedisKey(key));
+            pending = _readDatabase.StringGetLeaseAsync(ToRedisKey(key));
         }
         catch (Exception ex) when (IsStoreFailure(ex))
         {
@@ -173,7 +199,7 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         // client's own timeout (the operation timeout, checked about once a second) bounds the wait.
         try
         {
-            bool stored = await _database.StringSetAsync(ToRedisKey(key), value, _expiration).ConfigureAwait(false);
+            bool stored = await _writeDatabase.StringSetAsync(ToRedisKey(key), value, _expiration).ConfigureAwait(false);
             return Finish(TierOperation.Put, key, stored ? KvChunkStoreStatus.Ok : KvChunkStoreStatus.Failed, value.Length, start, null);
         }
         catch (Exception ex) when (IsStoreFailure(ex))
@@ -190,23 +216,25 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
     public ValueTask<KvChunkStoreStatus> DeleteAsync(KvTierKey key, CancellationToken cancellationToken = default) =>
         RunAsync(TierOperation.Delete, key, static (database, redisKey) => database.KeyDeleteAsync(redisKey), cancellationToken);
 
-    /// <summary>Closes the connection; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
+    /// <summary>Closes the connections; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
     public void Dispose()
     {
         if (BeginDispose())
         {
-            _connection.Dispose();
+            _reads.Dispose();
+            _writes.Dispose();
             _metrics.Dispose();
         }
     }
 
-    /// <summary>Closes the connection; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
-    /// <returns>A task that completes when the connection is closed.</returns>
+    /// <summary>Closes the connections; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
+    /// <returns>A task that completes when the connections are closed.</returns>
     public async ValueTask DisposeAsync()
     {
         if (BeginDispose())
         {
-            await _connection.DisposeAsync().ConfigureAwait(false);
+            await _reads.DisposeAsync().ConfigureAwait(false);
+            await _writes.DisposeAsync().ConfigureAwait(false);
             _metrics.Dispose();
         }
     }
@@ -235,7 +263,7 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
 
         try
         {
-            bool found = await call(_database, ToRedisKey(key)).WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            bool found = await call(_writeDatabase, ToRedisKey(key)).WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
             return Finish(operation, key, found ? KvChunkStoreStatus.Ok : KvChunkStoreStatus.NotFound, 0, start, null);
         }
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
@@ -322,8 +350,12 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
             return false;
         }
 
-        _connection.ConnectionFailed -= OnConnectionFailed;
-        _connection.ConnectionRestored -= OnConnectionRestored;
+        foreach (ConnectionMultiplexer connection in new[] { _reads, _writes })
+        {
+            connection.ConnectionFailed -= OnConnectionFailed;
+            connection.ConnectionRestored -= OnConnectionRestored;
+        }
+
         return true;
     }
 

@@ -3,6 +3,7 @@ using KvBlockPool.Cli.Commands;
 using KvBlockPool.Cli.Simulate.Output;
 using KvBlockPool.Cli.Simulate.Plotting;
 using KvBlockPool.Cli.Simulate.Progress;
+using KvBlockPool.Cli.Simulate.Tier;
 using Spectre.Console;
 
 namespace KvBlockPool.Cli.Simulate;
@@ -47,7 +48,18 @@ internal sealed class SimulateCommand
         IProgressView progress = json ? new SilentProgressView()
             : _console.IsTerminal ? new LiveProgressView(ansi)
             : new PlainProgressView(_console.Out);
-        SimulationReport report = Simulation.Run(settings, progress);
+        // The tier outlives the first host: a second host runs on it after the first has flushed its offload.
+        using TierSession? tier = settings.Tier.IsOff ? null : TierSession.Open(settings.Tier);
+        SimulationReport report = Simulation.Run(settings, progress, tier);
+        if (settings.Hosts == 2 && tier is not null)
+        {
+            if (!json)
+            {
+                _console.Out.WriteLine($"host 1 done; starting host 2 in a process of its own on {tier.EndPoint} ...");
+            }
+
+            report.SecondHost = SecondHostProcess.Run(settings, tier);
+        }
         if (plot is not null)
         {
             if (!PlotFonts.Available)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using KvBlockPool.Cli.Commands;
 using KvBlockPool.Cli.Simulate.Plotting;
 using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Cli.Simulate.Tier;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -81,6 +82,20 @@ internal sealed class SimulateOptions
         DefaultValueFactory = _ => SharedPrefixSettings.DefaultReturnProbability,
     }.InRange(0.0, 1.0);
 
+    // No default value factory: the default depends on the workload (embedded for shared-prefix, none otherwise).
+    private readonly Option<string?> _tier = new("--tier")
+    {
+        Description = $"Shared-prefix workload: the shared tier chunks are offloaded to and restored from: {TierChoice.Embedded} (a Garnet server in this process, on the loopback address), {TierChoice.None}, or host:port of a Garnet, Redis or Valkey server [default: {TierChoice.Embedded}]. The key secret hosts share is read from {TierEnvironment.KeySecret} (hex; random when unset), a password from {TierEnvironment.Password}.",
+        HelpName = "where",
+    };
+
+    private readonly Option<int> _hosts = new Option<int>("--hosts")
+    {
+        Description = "Shared-prefix workload with a tier: hosts sharing it, 1 or 2. The second runs after the first, in a process of its own, with the same workload, and restores from the tier what the first computed; the report shows each host's local, tier and computed tokens.",
+        HelpName = "count",
+        DefaultValueFactory = _ => 1,
+    }.InRange(1, 2);
+
     private readonly Option<bool> _diagnostics = new("--diagnostics")
     {
         Description = "Diagnostics mode: poison and guard bytes checked, allocation stacks kept.",
@@ -115,6 +130,14 @@ internal sealed class SimulateOptions
                 result.AddError($"--workload '{name}' is not a known workload. Use one of: {string.Join(", ", WorkloadNames.All)}.");
             }
         });
+        _tier.CompletionSources.Add([TierChoice.Embedded, TierChoice.None]);
+        _tier.Validators.Add(result =>
+        {
+            if (OptionChecks.TryGetValue(result, out string? text) && text is not null && !TierChoice.TryParse(text, out _))
+            {
+                result.AddError($"--tier '{text}' is not {TierChoice.Embedded}, {TierChoice.None} or host:port (a port 1 to 65535), for example 127.0.0.1:6379.");
+            }
+        });
         _plot.Validators.Add(result =>
         {
             if (OptionChecks.TryGetValue(result, out string? path) && path is not null && PlotFile.Check(path) is { } problem)
@@ -127,7 +150,7 @@ internal sealed class SimulateOptions
     /// <summary>Adds every option, and the check across them, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _workload, _systemPrompts, _systemPromptTokens, _returnProbability, _diagnostics, _json, _plot })
+        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _workload, _systemPrompts, _systemPromptTokens, _returnProbability, _tier, _hosts, _diagnostics, _json, _plot })
         {
             command.Add(option);
         }
@@ -144,13 +167,18 @@ internal sealed class SimulateOptions
             // A knob of the shared-prefix workload on another workload would be ignored silently: say so instead.
             if (OptionChecks.TryGetValue(result, _workload, WorkloadNames.Independent, out string workload) && workload == WorkloadNames.Independent)
             {
-                foreach (Option knob in new Option[] { _systemPrompts, _systemPromptTokens, _returnProbability })
+                foreach (Option knob in new Option[] { _systemPrompts, _systemPromptTokens, _returnProbability, _tier, _hosts })
                 {
                     if (result.GetResult(knob) is { Implicit: false })
                     {
                         result.AddError($"{knob.Name} applies only to --workload {WorkloadNames.SharedPrefix}, not {workload}.");
                     }
                 }
+            }
+            else if (OptionChecks.TryGetValue(result, _hosts, 1, out int hosts) && hosts > 1
+                && OptionChecks.TryGetValue(result, _tier, null, out string? tier) && tier == TierChoice.None)
+            {
+                result.AddError($"--hosts {hosts} shares the tier between hosts: it needs one, not --tier {TierChoice.None}.");
             }
         });
     }
@@ -165,6 +193,10 @@ internal sealed class SimulateOptions
         string preset = parse.GetValue(_preset)!;
         ModelPresets.TryCreate(preset, out KvCacheSpec? spec, out string title);
         int agents = parse.GetValue(_agents);
+        bool shared = parse.GetValue(_workload) == WorkloadNames.SharedPrefix;
+        TierChoice tier = !shared ? TierChoice.Off
+            : parse.GetValue(_tier) is { } text && TierChoice.TryParse(text, out TierChoice? chosen) ? chosen!
+            : TierChoice.InProcess;
         return new SimulationSettings
         {
             Preset = preset,
@@ -176,7 +208,9 @@ internal sealed class SimulateOptions
             DurationSeconds = parse.GetValue(_duration),
             Seed = parse.GetValue(_seed),
             Diagnostics = parse.GetValue(_diagnostics),
-            SharedPrefix = parse.GetValue(_workload) != WorkloadNames.SharedPrefix ? null : new SharedPrefixSettings
+            Tier = tier,
+            Hosts = parse.GetValue(_hosts),
+            SharedPrefix = !shared ? null : new SharedPrefixSettings
             {
                 SystemPrompts = parse.GetValue(_systemPrompts),
                 SystemPromptTokens = parse.GetValue(_systemPromptTokens),

@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using KvBlockPool.Cli.Simulate.Progress;
 using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Cli.Simulate.Tier;
 using KvBlockPool.Lifecycle;
 using KvBlockPool.Prefix;
+using KvBlockPool.Tier;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -12,14 +14,19 @@ namespace KvBlockPool.Cli.Simulate;
 /// sampling the pool (for the live view and the plot) and checking its counters, stops them (every agent is released), then checks that
 /// nothing leaked: no block allocated, no agent left, and the process's native bytes back where they started.
 /// A shared-prefix run turns the pool's prefix cache on; released agents' chunks stay cached, but unreferenced, so
-/// they count as available and the same checks hold, with the cache's own checked besides.
+/// they count as available and the same checks hold, with the cache's own checked besides. With a shared tier, every
+/// chunk the host computes is offloaded to it, admissions restore what this pool lacks from it, and the run waits for
+/// the offload to catch up before it ends (so a host that starts next finds everything this one computed).
 /// </summary>
 internal static class Simulation
 {
     /// <summary>Ten samples a second: smooth curves over a few seconds, and a negligible share of the pool's lock.</summary>
     private static readonly TimeSpan SampleInterval = TimeSpan.FromMilliseconds(100);
 
-    public static SimulationReport Run(SimulationSettings settings, IProgressView progress)
+    /// <summary>How long the end of a run waits for the offload to the tier to catch up.</summary>
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(30);
+
+    public static SimulationReport Run(SimulationSettings settings, IProgressView progress, TierSession? tier = null)
     {
         var failures = new ConcurrentQueue<string>();
         long nativeBefore = BlockPool.LiveNativeBytes;
@@ -30,7 +37,7 @@ internal static class Simulation
             CapacityBytes = settings.CapacityMiB * 1024L * 1024L,
             Diagnostics = settings.Diagnostics,
             Name = "simulate",
-            PrefixCache = settings.SharedPrefix is null ? null : new KvPrefixCacheOptions(),
+            PrefixCache = settings.SharedPrefix is null ? null : tier?.PrefixCacheOptions() ?? new KvPrefixCacheOptions(),
         });
         TimeSpan buildTime = Stopwatch.GetElapsedTime(buildStarted);
         var manager = new AgentCacheManager(pool);
@@ -116,6 +123,7 @@ internal static class Simulation
             totals.Add(worker.Stats);
         }
 
+        TierSummary? tierSummary = tier is null ? null : FlushTier(pool, tier, totals, failures);
         BlockPoolStatistics final = pool.GetStatistics();
         int peak = final.HighWaterMark;
         int leaked = final.Allocated;
@@ -153,6 +161,7 @@ internal static class Simulation
             Failures = [.. failures],
             Samples = samples,
             PrefixCache = prefixSummary,
+            Tier = tierSummary,
         };
     }
 
@@ -178,9 +187,11 @@ internal static class Simulation
             failures.Enqueue($"after every agent was released {stats.CachedChunks - stats.EvictableChunks} cached chunk(s) are still referenced.");
         }
 
-        if (stats.HitTokens != summary.CachedTokens || stats.QueriedTokens != summary.PromptTokens)
+        // Chunks restored from the tier are published after the lookup, so the cache counts only the local hits.
+        long localTokens = summary.CachedTokens - summary.TierTokens;
+        if (stats.HitTokens != localTokens || stats.QueriedTokens != summary.PromptTokens)
         {
-            failures.Enqueue($"the prefix cache counted {stats.HitTokens} hit token(s) of {stats.QueriedTokens}; the admissions reported {summary.CachedTokens} of {summary.PromptTokens}.");
+            failures.Enqueue($"the prefix cache counted {stats.HitTokens} hit token(s) of {stats.QueriedTokens}; the admissions reported {localTokens} local of {summary.PromptTokens}.");
         }
 
         if (prefix.Ledger.Outstanding != 0)
@@ -196,6 +207,36 @@ internal static class Simulation
         }
 
         return summary;
+    }
+
+    /// <summary>Waits for the offload to catch up, and checks that the tier's counts add up to the chunks published.</summary>
+    private static TierSummary FlushTier(BlockPool pool, TierSession tier, WorkerStats totals, ConcurrentQueue<string> failures)
+    {
+        using var timeout = new CancellationTokenSource(FlushTimeout);
+        try
+        {
+            pool.FlushTierAsync(timeout.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            failures.Enqueue($"the offload to the tier had not caught up {FlushTimeout.TotalSeconds:0} s after the workers stopped.");
+        }
+
+        KvTierStatistics stats = pool.GetTierStatistics()!.Value;
+        long published = pool.PrefixCache!.GetStatistics().StoredChunks;
+        if (stats.Offloaded + stats.AlreadyStored + stats.NotOffloaded < published)
+        {
+            failures.Enqueue($"{published} chunk(s) were published but the tier accounts for {stats.Offloaded + stats.AlreadyStored + stats.NotOffloaded}.");
+        }
+
+        long restoredTokens = stats.Restored * pool.Spec.TokensPerBlock;
+        long tierTokens = totals.FirstTurns.TierTokens + totals.ReturningTurns.TierTokens;
+        if (restoredTokens != tierTokens)
+        {
+            failures.Enqueue($"the tier restored {stats.Restored} chunk(s) ({restoredTokens} tokens); the admissions reported {tierTokens} tokens from it.");
+        }
+
+        return new TierSummary { Choice = tier.Choice, Statistics = stats, PublishedChunks = published };
     }
 
     private static void CheckEmpty(BlockPool pool, AgentCacheManager manager, ConcurrentQueue<string> failures)

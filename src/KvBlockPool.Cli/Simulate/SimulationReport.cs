@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Cli.Simulate.Tier;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -32,7 +33,14 @@ internal sealed class SimulationReport
     /// <summary>The prefix cache's figures in a shared-prefix run; null for the independent workload.</summary>
     public PrefixCacheSummary? PrefixCache { get; init; }
 
-    public bool InvariantsHeld => Failures.Count == 0 && LeakedBlocks == 0;
+    /// <summary>What the shared tier did in a shared-prefix run with one; null otherwise.</summary>
+    public TierSummary? Tier { get; init; }
+
+    /// <summary>The second host of <c>--hosts 2</c>, once it has run; null otherwise.</summary>
+    public SecondHostRun? SecondHost { get; set; }
+
+    /// <summary>Every invariant held here, and in the second host when there was one.</summary>
+    public bool InvariantsHeld => Failures.Count == 0 && LeakedBlocks == 0 && SecondHost is null or { ExitCode: 0 };
 
     public long Operations => Enum.GetValues<OperationKind>().Sum(k => Totals.Latency(k).TotalCount);
 

@@ -1,4 +1,5 @@
 using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Cli.Simulate.Tier;
 
 namespace KvBlockPool.Cli.Simulate;
 
@@ -33,6 +34,12 @@ internal sealed record SimulationSettings
 
     /// <summary>The shared-prefix workload's knobs, or null for the independent workload (the default).</summary>
     public SharedPrefixSettings? SharedPrefix { get; init; }
+
+    /// <summary>The shared tier of a shared-prefix run (<c>--tier</c>): an embedded Garnet unless told otherwise; off for the independent workload.</summary>
+    public TierChoice Tier { get; init; } = TierChoice.Off;
+
+    /// <summary>Hosts sharing the tier (<c>--hosts</c>): 1, or 2 for a second host in a process of its own.</summary>
+    public int Hosts { get; init; } = 1;
 
     /// <summary>The workload's name as <c>--workload</c> takes it.</summary>
     public string Workload => SharedPrefix is null ? WorkloadNames.Independent : WorkloadNames.SharedPrefix;

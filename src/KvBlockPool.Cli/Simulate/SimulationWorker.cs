@@ -29,6 +29,7 @@ internal sealed class SimulationWorker
     private readonly Slot[] _slots;
     private readonly KvBlock[] _prefillBlocks;
     private readonly SharedPrefixWorkload? _prefix;
+    private readonly bool _tiered;
 
     /// <summary>Conversations whose client will come back, each when this worker's admissions reach its <see cref="Conversation.ReadyAt"/>.</summary>
     private readonly List<Conversation> _returning = [];
@@ -47,6 +48,7 @@ internal sealed class SimulationWorker
         _failures = failures;
         _random = new Random(seed);
         _slots = Enumerable.Range(0, slots).Select(_ => new Slot()).ToArray();
+        _tiered = _pool.GetTierStatistics() is not null;
         _prefillBlocks = new KvBlock[_pool.Spec.BlocksForTokens(prefix?.Shape.MaxPrompt ?? shape.MaxPrompt)];
     }
 
@@ -118,6 +120,30 @@ internal sealed class SimulationWorker
     }
 
     /// <summary>
+    /// Admits through the prefix cache; with a shared tier, through <see cref="AgentCacheManager.AdmitAsync"/>, which
+    /// restores the chunks this pool lacks from the tier first. This thread is the host's own (not the thread pool's),
+    /// so it waits for the restore as a host thread would wait for its prefill.
+    /// </summary>
+    private bool TryAdmit(AgentId agent, Conversation conversation, out KvPrefixAdmission admission)
+    {
+        if (!_tiered)
+        {
+            return _manager.TryAdmit(agent, conversation.Tokens, out admission);
+        }
+
+        try
+        {
+            admission = _manager.AdmitAsync(agent, conversation.Tokens.ToArray()).GetAwaiter().GetResult();
+            return true;
+        }
+        catch (BlockPoolExhaustedException)
+        {
+            admission = default;
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Admits a conversation's next turn through the prefix cache: a returning conversation whose client is ready, or
     /// a new one. Refused for want of space, the conversation waits in its slot for the next try.
     /// </summary>
@@ -142,7 +168,7 @@ internal sealed class SimulationWorker
         }
 
         long started = Stopwatch.GetTimestamp();
-        bool admitted = _manager.TryAdmit(agent, conversation.Tokens, out KvPrefixAdmission admission);
+        bool admitted = TryAdmit(agent, conversation, out KvPrefixAdmission admission);
         Stats.Record(OperationKind.Admit, Elapsed(started));
         if (!admitted)
         {
@@ -158,9 +184,18 @@ internal sealed class SimulationWorker
         _admissions++;
         CheckHeld(agent, prompt);
 
-        // The simulated prefill is instant: the prompt is computed, and other agents can hit its chunks from now on.
+        // The cached chunks hold what their prefill wrote; the simulated prefill of the rest is instant: it stamps
+        // the prompt's remaining full chunks, and other agents (and, through the tier, other hosts) can hit them from now on.
+        int tokensPerBlock = _pool.Spec.TokensPerBlock;
+        int cachedChunks = admission.CachedTokens / tokensPerBlock;
+        if (ChunkStamps.Check(_pool, agent, conversation.Tokens, 0, cachedChunks) is { } wrong)
+        {
+            _failures.Enqueue($"{wrong} ({admission.CachedTokens - admission.TierTokens} tokens were local hits, {admission.TierTokens} came from the tier)");
+        }
+
+        ChunkStamps.Write(_pool, agent, conversation.Tokens, cachedChunks, prompt / tokensPerBlock);
         _manager.PublishComputed(agent, prompt);
-        (conversation.Turns == 0 ? Stats.FirstTurns : Stats.ReturningTurns).Record(prompt, admission.CachedTokens);
+        (conversation.Turns == 0 ? Stats.FirstTurns : Stats.ReturningTurns).Record(prompt, admission.CachedTokens, admission.TierTokens);
         conversation.Turns++;
         slot.Agent = agent;
         slot.Active = true;
@@ -288,7 +323,15 @@ internal sealed class SimulationWorker
             _prefix!.Ledger.Added(_pool.Spec.Layers);
         }
 
-        slot.Conversation!.Add(token);
+        Conversation conversation = slot.Conversation!;
+        conversation.Add(token);
+        if (conversation.Count % _pool.Spec.TokensPerBlock == 0)
+        {
+            // This token completed a chunk: its "keys and values" are written before the next append publishes it.
+            int chunk = (conversation.Count / _pool.Spec.TokensPerBlock) - 1;
+            ChunkStamps.Write(_pool, slot.Agent, conversation.Tokens, chunk, chunk + 1);
+        }
+
         return true;
     }
 

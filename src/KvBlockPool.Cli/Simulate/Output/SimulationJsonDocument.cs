@@ -1,5 +1,6 @@
 using System.Text.Json;
 using KvBlockPool.Cli.Simulate.SharedPrefix;
+using KvBlockPool.Cli.Simulate.Tier;
 
 namespace KvBlockPool.Cli.Simulate.Output;
 
@@ -20,6 +21,8 @@ internal sealed record SimulationJsonDocument(
     SimulationJsonDocument.OccupancyPart Occupancy,
     SimulationJsonDocument.WaitsPart ExhaustionWaits,
     SimulationJsonDocument.PrefixCachePart? PrefixCache,
+    SimulationJsonDocument.TierPart? Tier,
+    SimulationJsonDocument.SecondHostPart? SecondHost,
     int LeakedBlocks,
     bool InvariantsHeld,
     IReadOnlyList<string> Failures,
@@ -63,7 +66,23 @@ internal sealed record SimulationJsonDocument(
         int CachedChunksAtEnd,
         MemorySavedPart MemorySaved);
 
-    internal sealed record TurnsPart(long Admitted, long PromptTokens, long CachedTokens, double HitRate);
+    internal sealed record TurnsPart(long Admitted, long PromptTokens, long CachedTokens, long TierTokens, double HitRate);
+
+    /// <summary>What the shared tier did; null without one.</summary>
+    internal sealed record TierPart(
+        string Where,
+        long LocalTokens,
+        long TierTokens,
+        long ComputedTokens,
+        long PublishedChunks,
+        long OffloadedChunks,
+        long AlreadyStoredChunks,
+        long NotOffloadedChunks,
+        long RestoredChunks,
+        long RejectedValues);
+
+    /// <summary>The second host of <c>--hosts 2</c>: its process's exit code and its own report.</summary>
+    internal sealed record SecondHostPart(int ProcessId, int ExitCode, SimulationJsonDocument? Report, string? Error);
 
     internal sealed record MemorySavedPart(long PeakBlocks, long PeakBytes, double MeanBlocks, double MeanBytes, double MeanUnsharedBlocks, double Fraction, int Samples);
 
@@ -95,6 +114,8 @@ internal sealed record SimulationJsonDocument(
             new OccupancyPart(report.PeakBlocks, (double)report.PeakBlocks / report.CapacityBlocks),
             new WaitsPart(t.AdmissionWaits, t.DecodeWaits, report.WaitedSeconds),
             report.PrefixCache is { } prefix ? PrefixPart(prefix, report.BytesPerBlock) : null,
+            report.Tier is { } tier && report.PrefixCache is { } cached ? TierOf(tier, cached) : null,
+            report.SecondHost is { } second ? new SecondHostPart(second.ProcessId, second.ExitCode, second.Report, second.Error) : null,
             report.LeakedBlocks,
             report.InvariantsHeld,
             report.Failures,
@@ -118,5 +139,17 @@ internal sealed record SimulationJsonDocument(
         p.Cache.CachedChunks,
         new MemorySavedPart(p.PeakSavedBlocks, p.PeakSavedBlocks * bytesPerBlock, p.MeanSavedBlocks, p.MeanSavedBlocks * bytesPerBlock, p.MeanUnsharedBlocks, p.SavedFraction, p.Samples));
 
-    private static TurnsPart Turns(TurnStats turns) => new(turns.Admitted, turns.PromptTokens, turns.CachedTokens, turns.HitRate);
+    private static TurnsPart Turns(TurnStats turns) => new(turns.Admitted, turns.PromptTokens, turns.CachedTokens, turns.TierTokens, turns.HitRate);
+
+    internal static TierPart TierOf(TierSummary tier, PrefixCacheSummary prefix) => new(
+        tier.Choice.ToString(),
+        prefix.CachedTokens - prefix.TierTokens,
+        prefix.TierTokens,
+        prefix.PromptTokens - prefix.CachedTokens,
+        tier.PublishedChunks,
+        tier.Statistics.Offloaded,
+        tier.Statistics.AlreadyStored,
+        tier.Statistics.NotOffloaded,
+        tier.Statistics.Restored,
+        tier.Statistics.Rejected);
 }

@@ -35,6 +35,11 @@ internal sealed class SimulationReportView(IAnsiConsole console)
             console.WriteLine();
             console.Write(PrefixTable(prefix, report.BytesPerBlock));
             console.WriteLine();
+            if (report.Tier is { } tier)
+            {
+                console.Write(TierTables.Hosts(SimulationJsonDocument.TierOf(tier, prefix), report.SecondHost, Border()));
+                console.WriteLine();
+            }
         }
 
         Line($"leaked blocks: {report.LeakedBlocks}");
@@ -54,7 +59,23 @@ internal sealed class SimulationReportView(IAnsiConsole console)
         {
             Line($"  {failure}");
         }
+
+        if (report.SecondHost is { ExitCode: not 0 } second)
+        {
+            Line($"  host 2 (process {second.ProcessId}) exited with {second.ExitCode}:");
+            foreach (string failure in (second.Report?.Failures ?? []).Take(20))
+            {
+                Line($"    {failure}");
+            }
+
+            if (second.Error is { } error)
+            {
+                Line($"    {error}");
+            }
+        }
     }
+
+    private TableBorder Border() => console.Profile.Capabilities.Ansi ? TableBorder.Rounded : TableBorder.Ascii;
 
     private Table LatencyTable(SimulationReport report)
     {

@@ -32,6 +32,9 @@ internal sealed class PrefixCacheSummary
     /// <summary>Prompt tokens found in the cache, whose prefill was skipped.</summary>
     public long CachedTokens => FirstTurns.CachedTokens + ReturningTurns.CachedTokens;
 
+    /// <summary>Of <see cref="CachedTokens"/>, those restored from the shared tier.</summary>
+    public long TierTokens => FirstTurns.TierTokens + ReturningTurns.TierTokens;
+
     /// <summary><see cref="CachedTokens"/> / <see cref="PromptTokens"/>: hit tokens over queried tokens.</summary>
     public double HitRate => PromptTokens == 0 ? 0 : (double)CachedTokens / PromptTokens;
 

@@ -10,14 +10,18 @@ internal sealed class TurnStats
     /// <summary>Prompt tokens found in the prefix cache: prefill skipped.</summary>
     public long CachedTokens { get; private set; }
 
+    /// <summary>Of <see cref="CachedTokens"/>, those restored from the shared tier (another host, or an earlier run, computed them).</summary>
+    public long TierTokens { get; private set; }
+
     /// <summary><see cref="CachedTokens"/> / <see cref="PromptTokens"/>; 0 before the first admission.</summary>
     public double HitRate => PromptTokens == 0 ? 0 : (double)CachedTokens / PromptTokens;
 
-    public void Record(int promptTokens, int cachedTokens)
+    public void Record(int promptTokens, int cachedTokens, int tierTokens)
     {
         Admitted++;
         PromptTokens += promptTokens;
         CachedTokens += cachedTokens;
+        TierTokens += tierTokens;
     }
 
     public void Add(TurnStats other)
@@ -25,5 +29,6 @@ internal sealed class TurnStats
         Admitted += other.Admitted;
         PromptTokens += other.PromptTokens;
         CachedTokens += other.CachedTokens;
+        TierTokens += other.TierTokens;
     }
 }
