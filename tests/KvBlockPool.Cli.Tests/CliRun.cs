@@ -1,3 +1,4 @@
+using System.Text.Json;
 using KvBlockPool.Cli;
 
 namespace KvBlockPool.Cli.Tests;
@@ -11,5 +12,17 @@ internal static class CliRun
         var error = new StringWriter();
         int exit = CliApplication.Run(args, new CliConsole(output, error, isTerminal: false));
         return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Runs a <c>--json</c> command line that must succeed, with nothing on the error stream and every invariant held; returns its report.</summary>
+    public static JsonElement RunJson(params string[] args)
+    {
+        (int exit, string output, string error) = Run(args);
+        Assert.True(exit == ExitCodes.Success, output + error);
+        Assert.Equal(string.Empty, error);
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement root = json.RootElement.Clone();
+        Assert.True(root.GetProperty("invariantsHeld").GetBoolean(), root.GetProperty("failures").ToString());
+        return root;
     }
 }

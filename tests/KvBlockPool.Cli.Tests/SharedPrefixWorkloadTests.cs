@@ -18,7 +18,7 @@ public sealed class SharedPrefixWorkloadTests
     [Fact]
     public void Agents_sharing_system_prompts_hit_the_cache_skip_prefill_and_save_memory()
     {
-        JsonElement root = RunJson(SmallRun);
+        JsonElement root = CliRun.RunJson(SmallRun);
 
         Assert.Equal("shared-prefix", root.GetProperty("run").GetProperty("workload").GetString());
         JsonElement prefix = root.GetProperty("prefixCache");
@@ -47,8 +47,8 @@ public sealed class SharedPrefixWorkloadTests
     [Fact]
     public void With_a_system_prompt_per_conversation_first_turns_never_hit_and_nothing_is_saved()
     {
-        JsonElement shared = RunJson(SmallRun).GetProperty("prefixCache");
-        JsonElement alone = RunJson([.. SmallRun, "--system-prompts", "0"]).GetProperty("prefixCache");
+        JsonElement shared = CliRun.RunJson(SmallRun).GetProperty("prefixCache");
+        JsonElement alone = CliRun.RunJson([.. SmallRun, "--system-prompts", "0"]).GetProperty("prefixCache");
 
         Assert.Equal(0, alone.GetProperty("systemPrompts").GetInt32());
         Assert.Equal(0, alone.GetProperty("firstTurns").GetProperty("cachedTokens").GetInt64());
@@ -82,7 +82,7 @@ public sealed class SharedPrefixWorkloadTests
     {
         string[] run = ["simulate", "--duration", "0.3", "--preset", "tinyllama", "--capacity-mib", "16"];
 
-        JsonElement root = RunJson([.. run, "--json"]);
+        JsonElement root = CliRun.RunJson([.. run, "--json"]);
         (int exit, string report, string error) = CliRun.Run(run);
 
         Assert.Equal("independent", root.GetProperty("run").GetProperty("workload").GetString());
@@ -197,16 +197,5 @@ public sealed class SharedPrefixWorkloadTests
         Assert.Equal(1, Regex.Count(error, Regex.Escape(message)));
         Assert.Contains("Run 'kvblockpool simulate --help' for the options.", error, StringComparison.Ordinal);
         Assert.DoesNotContain("operations", output, StringComparison.Ordinal); // nothing ran
-    }
-
-    private static JsonElement RunJson(string[] args)
-    {
-        (int exit, string output, string error) = CliRun.Run(args);
-        Assert.True(exit == ExitCodes.Success, output + error);
-        Assert.Equal(string.Empty, error);
-        using JsonDocument json = JsonDocument.Parse(output);
-        JsonElement root = json.RootElement.Clone();
-        Assert.True(root.GetProperty("invariantsHeld").GetBoolean(), root.GetProperty("failures").ToString());
-        return root;
     }
 }

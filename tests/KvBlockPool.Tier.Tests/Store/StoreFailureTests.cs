@@ -126,7 +126,7 @@ public sealed class StoreFailureTests(ITestOutputHelper output)
             await Task.Delay(100);
             put = await store.PutAsync(key, value);
         }
-        while (put != KvChunkStoreStatus.Ok && recovery.Elapsed < TimeSpan.FromSeconds(20));
+        while ((put != KvChunkStoreStatus.Ok || !store.IsConnected) && recovery.Elapsed < TimeSpan.FromSeconds(20)); // both connections, the reads' and the writes'
 
         Assert.Equal(KvChunkStoreStatus.Ok, put);
         var again = new ArrayBufferWriter<byte>();
