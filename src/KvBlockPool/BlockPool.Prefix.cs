@@ -458,6 +458,9 @@ public sealed partial class BlockPool
         }
     }
 
+    /// <summary>The number of the last prefix-cache event issued (0 before the first, or without a cache).</summary>
+    internal long LastPrefixEventSequence => _prefixEvents is null ? 0 : _prefixEvents.NextSequence - 1;
+
     /// <summary>Subscribes to the cache's events from the next one on.</summary>
     internal KvPrefixSubscription SubscribePrefix(int capacity)
     {

@@ -45,6 +45,9 @@ public sealed class KvPrefixCache
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public KvPrefixSubscription Subscribe(int capacity = 4096) => _pool.SubscribePrefix(capacity);
 
+    /// <summary>The number of the last event issued (0 before the first); read without the pool's lock.</summary>
+    internal long LastEventSequence => _pool.LastPrefixEventSequence;
+
     /// <summary>Lists every cached chunk, with the number of the last event before the list was taken.</summary>
     /// <returns>The snapshot.</returns>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>

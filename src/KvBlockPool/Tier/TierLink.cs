@@ -20,7 +20,7 @@ internal sealed class TierLink : IDisposable
     private long _notOffloaded;
     private long _restored;
     private long _rejected;
-    private long _handled; // stored events dealt with, and events lost to an overflow
+    private long _handledThrough; // the sequence number of the last event dealt with (a gap's lost events included)
 
     public TierLink(KvPrefixCache cache, KvCacheSpec spec, KvTierOptions options)
     {
@@ -29,6 +29,7 @@ internal sealed class TierLink : IDisposable
         Store = options.Store!;
         _codec = new TierCodec(spec);
         _events = cache.Subscribe(options.OffloadQueueCapacity);
+        _handledThrough = cache.LastEventSequence; // the subscription starts after it (nothing is published yet)
         _offload = Task.Run(OffloadAsync);
     }
 
@@ -57,11 +58,15 @@ internal sealed class TierLink : IDisposable
     /// <summary>Values the store returned that failed a check (deleted, and counted as misses).</summary>
     public long Rejected => Interlocked.Read(ref _rejected);
 
-    /// <summary>Waits until every chunk published before the call was offloaded or given up (for tests and orderly shutdowns).</summary>
+    /// <summary>
+    /// Waits until the offload has dealt with every event the cache issued before the call, so every chunk published
+    /// before it was written or given up on (for orderly shutdowns and tests). It compares event numbers, not counts:
+    /// a gap's lost events may be removals as well as stores, so a count of chunks would be reached too early.
+    /// </summary>
     public async Task DrainAsync(CancellationToken cancellationToken)
     {
-        long published = _cache.GetStatistics().StoredChunks;
-        while (Interlocked.Read(ref _handled) < published)
+        long target = _cache.LastEventSequence;
+        while (Interlocked.Read(ref _handledThrough) < target)
         {
             await Task.Delay(5, cancellationToken).ConfigureAwait(false);
         }
@@ -92,7 +97,7 @@ internal sealed class TierLink : IDisposable
                 {
                     // The queue overflowed: those chunks stay local (the lost events may include removals, so this over-counts them).
                     Interlocked.Add(ref _notOffloaded, @event.Lost);
-                    Interlocked.Add(ref _handled, @event.Lost);
+                    Interlocked.Exchange(ref _handledThrough, @event.Sequence + @event.Lost - 1);
                 }
                 else if (@event.Kind == KvPrefixEventKind.Stored)
                 {
@@ -113,8 +118,12 @@ internal sealed class TierLink : IDisposable
                     }
                     finally
                     {
-                        Interlocked.Increment(ref _handled);
+                        Interlocked.Exchange(ref _handledThrough, @event.Sequence);
                     }
+                }
+                else
+                {
+                    Interlocked.Exchange(ref _handledThrough, @event.Sequence); // a removal or a clear: nothing to write
                 }
             }
         }

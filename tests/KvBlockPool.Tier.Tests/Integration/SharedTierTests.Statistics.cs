@@ -35,6 +35,39 @@ public sealed partial class SharedTierTests
     }
 
     [Fact]
+    public async Task A_flush_after_an_overflowing_offload_returns_only_when_the_offload_has_let_go_of_every_chunk()
+    {
+        // A one-event queue overflows at once, and a small pool evicts as it goes: the gaps lose stores and removals
+        // alike, so a flush that counted chunks rather than events would return while a chunk is still being copied.
+        await using RedisKvChunkStore store = await RedisKvChunkStore.ConnectAsync(garnet.Options("overflow"));
+        using var pool = new BlockPool(new BlockPoolOptions
+        {
+            Spec = Spec,
+            CapacityBlocks = 30,
+            PrefixCache = new() { KeySecret = Secret, Tier = new KvTierOptions { Store = store, OffloadQueueCapacity = 1 } },
+        });
+        using var manager = new AgentCacheManager(pool);
+        for (int round = 0; round < 40; round++)
+        {
+            var agent = new AgentId(round + 1);
+            int[] prompt = [.. Enumerable.Range(1000 * (round + 1), 14)];
+            manager.Admit(agent, prompt);
+            manager.PublishComputed(agent, prompt.Length);
+            manager.Release(agent);
+        }
+
+        await pool.FlushTierAsync();
+
+        Prefix.KvPrefixCacheStatistics cache = pool.PrefixCache!.GetStatistics();
+        Assert.Equal(cache.CachedChunks, cache.EvictableChunks); // no chunk is held by the offload any more
+        KvTierStatistics tier = pool.GetTierStatistics()!.Value;
+        Assert.True(tier.Offloaded + tier.AlreadyStored + tier.NotOffloaded >= cache.StoredChunks, $"{tier} for {cache.StoredChunks} chunks");
+        Assert.True(tier.NotOffloaded > 0, tier.ToString()); // the queue did overflow
+        Assert.Equal(0, pool.GetStatistics().Allocated);
+        Assert.Null(pool.FindInvariantViolation());
+    }
+
+    [Fact]
     public async Task A_pool_without_a_tier_has_no_tier_statistics_and_nothing_to_flush_and_a_disposed_pool_refuses_both()
     {
         var pool = new BlockPool(new BlockPoolOptions { Spec = Spec, CapacityBlocks = 8, PrefixCache = new() });
