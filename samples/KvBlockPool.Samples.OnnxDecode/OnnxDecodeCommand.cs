@@ -36,6 +36,9 @@ public static class OnnxDecodeCommand
           --capacity-blocks N     pool capacity (default: exactly what the run needs at its longest)
           --diagnostics           the pool's diagnostics mode (poison, guard bytes, allocation stacks)
           --seed N                seeds the prompts (default 15)
+          --tier WHERE            then run two hosts sharing a KV tier: the second restores from it the prompt
+                                  chunks the first computed, and must produce the same logits and tokens;
+                                  WHERE is "embedded" (a Garnet server in this process, loopback) or host:port
           --help                  this text
         """;
 
@@ -109,12 +112,22 @@ public static class OnnxDecodeCommand
             }
 
             Report(output, result, pool, allocatedAtEnd);
-            return (Leaked(error, allocatedAtEnd) ? Failed : Success, allocatedAtEnd);
+            if (Leaked(error, allocatedAtEnd))
+            {
+                return (Failed, allocatedAtEnd);
+            }
+
+            return (settings.Tier is { } tier && !ReportTier(output, error, SharedTierRun.RunAsync(model, tier == "embedded" ? null : tier, Math.Min(run.Steps, 16)).GetAwaiter().GetResult()) ? Failed : Success, allocatedAtEnd);
         }
         catch (SampleInputException e)
         {
             error.WriteLine($"error: {e.Message}");
             return (Leaked(error, allocatedAtEnd) ? Failed : BadInput, allocatedAtEnd);
+        }
+        catch (Redis.KvTierConnectionException e)
+        {
+            error.WriteLine($"error: --tier: {e.Message}");
+            return (BadInput, allocatedAtEnd);
         }
         catch (Exception e) when (e is KvBlockPoolException or InvalidOperationException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
@@ -135,6 +148,19 @@ public static class OnnxDecodeCommand
         return true;
     }
 
+    private static bool ReportTier(TextWriter output, TextWriter error, SharedTierResult tier)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tier: {tier.Where}; the second host restored {tier.TierTokens} of {tier.PromptTokens} prompt tokens from it: prefill {tier.SecondPrefill.TotalMilliseconds:F1} ms, against {tier.FirstPrefill.TotalMilliseconds:F1} ms for the first host, which computed them"));
+        output.WriteLine($"tier: next-token logits {(tier.IdenticalLogits ? "identical" : "DIFFERENT")} to the first host's local hit, greedy tokens {(tier.IdenticalTokens ? "identical" : "DIFFERENT")}");
+        bool held = tier.TierTokens > 0 && tier.IdenticalLogits && tier.IdenticalTokens;
+        if (!held)
+        {
+            error.WriteLine("error: the second host did not restore the prompt from the tier, or did not reproduce the first host's results.");
+        }
+
+        return held;
+    }
+
     private static void Report(TextWriter output, DecodeRunResult result, BlockPool pool, int allocatedAtEnd)
     {
         double seconds = result.Elapsed.TotalSeconds;
@@ -152,7 +178,7 @@ public static class OnnxDecodeCommand
         output.WriteLine($"pool: high-water mark {statistics.HighWaterMark} of {statistics.Capacity} blocks; {allocatedAtEnd} allocated at the end");
     }
 
-    private sealed record Settings(string ModelPath, DecodeRunOptions Run, int TokensPerBlock, int? CapacityBlocks, bool Diagnostics, bool Help)
+    private sealed record Settings(string ModelPath, DecodeRunOptions Run, int TokensPerBlock, int? CapacityBlocks, bool Diagnostics, bool Help, string? Tier = null)
     {
         public static Settings Parse(string[] args)
         {
@@ -161,6 +187,7 @@ public static class OnnxDecodeCommand
             int tokensPerBlock = 16;
             int? capacity = null;
             bool diagnostics = false;
+            string? tier = null;
             for (int i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -194,12 +221,28 @@ public static class OnnxDecodeCommand
                     case "--capacity-blocks":
                         capacity = Number(args, ref i, 1, int.MaxValue);
                         break;
+                    case "--tier":
+                        tier = Value(args, ref i);
+                        if (tier != "embedded" && !IsHostAndPort(tier))
+                        {
+                            throw new FormatException($"--tier takes \"embedded\" or host:port (a port 1 to 65535), not '{tier}'.");
+                        }
+
+                        break;
                     default:
                         throw new FormatException($"unknown option '{args[i]}'.");
                 }
             }
 
-            return new Settings(model, run, tokensPerBlock, capacity, diagnostics, Help: false);
+            return new Settings(model, run, tokensPerBlock, capacity, diagnostics, Help: false, tier);
+        }
+
+        private static bool IsHostAndPort(string text)
+        {
+            int colon = text.LastIndexOf(':');
+            return colon > 0
+                && int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port)
+                && port is >= 1 and <= 65535;
         }
 
         private static string Value(string[] args, ref int i)

@@ -28,6 +28,37 @@ public sealed class SampleCommandTests(ModelFixture fixture) : IClassFixture<Mod
     }
 
     [Fact]
+    public void With_a_tier_a_second_host_restores_the_prompt_the_first_computed_and_reproduces_its_logits_and_tokens()
+    {
+        (int exitCode, int allocated, string output, string error) = Run("--agents", "2", "--steps", "6", "--tier", "embedded");
+
+        Assert.True(exitCode == OnnxDecodeCommand.Success, error);
+        Assert.Equal(0, allocated);
+        Assert.Empty(error);
+        // 8 chunks of 16 tokens and 1 more: the second host restores all 8 and runs the model over the last token only.
+        Assert.Contains("the second host restored 128 of 129 prompt tokens from it", output, StringComparison.Ordinal);
+        Assert.Contains("tier: next-token logits identical to the first host's local hit, greedy tokens identical", output, StringComparison.Ordinal);
+        Assert.Contains("tier: embedded Garnet at 127.0.0.1:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_external_tier_nobody_listens_on_is_bad_input()
+    {
+        int port;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        (int exitCode, int allocated, _, string error) = Run("--agents", "1", "--steps", "2", "--tier", $"127.0.0.1:{port}");
+
+        Assert.Equal(OnnxDecodeCommand.BadInput, exitCode);
+        Assert.Equal(0, allocated);
+        Assert.Contains("error: --tier: The KV tier", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_missing_model_file_is_refused_with_its_path()
     {
         string path = Path.Combine(_folder, "nowhere", "past.onnx");
@@ -112,6 +143,8 @@ public sealed class SampleCommandTests(ModelFixture fixture) : IClassFixture<Mod
     [InlineData("--steps", "many")]
     [InlineData("--frobnicate")]
     [InlineData("--model")]
+    [InlineData("--tier", "somewhere")]
+    [InlineData("--tier", "127.0.0.1:0")]
     public void A_bad_option_is_refused(params string[] args)
     {
         (int exitCode, _, _, string error) = Run(args);
