@@ -68,6 +68,52 @@ public sealed partial class AgentCacheManager
         return new KvPrefixAdmission(length, (hits + filled) * chunkTokens, spec.TokensPerBlock, filled * chunkTokens);
     }
 
+    /// <summary>
+    /// Warms the pool's prefix cache with <paramref name="promptTokens"/>' chunks from the shared tier ahead of the
+    /// agent's admission (while it waits for a batch slot, say), so that the admission finds them in the pool and waits
+    /// for no network. The chunks are restored as in <see cref="AdmitAsync"/>, under <paramref name="agent"/>'s id for
+    /// the moment it takes, then left cached and unreferenced: evictable, like any released agent's, so memory pressure
+    /// before the admission may still take them. Without a tier, or when the pool cannot take the prompt's chunks now,
+    /// nothing is fetched.
+    /// </summary>
+    /// <param name="agent">The agent the prompt is for: not admitted now (admit it after this completes).</param>
+    /// <param name="promptTokens">The prompt's token ids; not changed while the call runs.</param>
+    /// <param name="context">The tenant salt and adapter the admission will use.</param>
+    /// <param name="priority">Eviction priority of the restored chunks: lower goes first.</param>
+    /// <param name="cancellationToken">Cancels the wait for the tier (what arrived is kept) or a prefetch not begun.</param>
+    /// <returns>The prompt's tokens the pool holds now: what an admission right after would find cached.</returns>
+    /// <exception cref="ArgumentException"><paramref name="agent"/> is admitted or holds blocks in the pool.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The prompt needs more blocks than the pool's capacity; nothing changed.</exception>
+    /// <exception cref="InvalidOperationException">The pool has no prefix cache.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the prefetch; nothing changed.</exception>
+    /// <exception cref="ObjectDisposedException">The manager or the pool is disposed.</exception>
+    public async Task<int> PrefetchAsync(AgentId agent, ReadOnlyMemory<int> promptTokens, KvPrefixContext context = default, int priority = 0, CancellationToken cancellationToken = default)
+    {
+        KvPrefixCache cache = CheckPrefixAdmission(agent, promptTokens.Length, out _, out _, out _);
+        cancellationToken.ThrowIfCancellationRequested();
+        int chunkTokens = cache.TokensPerChunk;
+        int hittable = Math.Max(0, (promptTokens.Length - 1) / chunkTokens);
+        if (_pool.Tier is not null && hittable > 0)
+        {
+            try
+            {
+                // The hittable chunks and one token more: the admission restores the chunks and computes nothing.
+                KvPrefixAdmission warmed = await AdmitAsync(agent, promptTokens[..((hittable * chunkTokens) + 1)], context, priority, cancellationToken).ConfigureAwait(false);
+                Release(agent);
+                return warmed.CachedTokens;
+            }
+            catch (BlockPoolExhaustedException)
+            {
+                // No room for the chunks now: nothing was fetched into the pool; say what it holds.
+            }
+        }
+
+        KvChunkKey root = cache.GetRootKey(context);
+        var keys = new KvChunkKey[hittable];
+        cache.ComputeKeys(root, promptTokens.Span[..(hittable * chunkTokens)], keys);
+        return cache.CountCachedChunks(keys) * chunkTokens;
+    }
+
     /// <summary>Writes checked tier values into the agent's own fresh blocks at chunk indexes <paramref name="first"/> onward.</summary>
     private void FillFromTier(AgentId agent, TierFetch fetched, TierCodec codec, int first, int count)
     {
