@@ -10,10 +10,11 @@ using KvBlockPool.Tier.Tests.Shared;
 namespace KvBlockPool.Tier.Tests.Integration;
 
 /// <summary>
-/// Two pools ("hosts") sharing one real embedded Garnet: what one computes, the other restores from the tier, byte for
-/// byte; a foreign, corrupt or unreachable tier costs a miss and nothing else.
+/// Two pools ("hosts") sharing one real Garnet (the collection's server): what one computes, the other restores from
+/// the tier, byte for byte; a foreign, corrupt or unreachable tier costs a miss and nothing else.
 /// </summary>
 [Collection(GarnetCollection.Name)]
+[Trait(GarnetCollection.TraitName, GarnetCollection.TraitValue)]
 public sealed partial class SharedTierTests(GarnetFixture garnet)
 {
     // 3 layers, 4 tokens per block; a 14-token prompt is 3 full chunks the model need not compute and 2 tokens it must.

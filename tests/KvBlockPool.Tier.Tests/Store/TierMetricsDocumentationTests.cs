@@ -7,6 +7,7 @@ namespace KvBlockPool.Tier.Tests.Store;
 
 /// <summary>docs/metrics.md lists exactly the tier's instruments, with their kinds, units and Prometheus names.</summary>
 [Collection(GarnetCollection.Name)]
+[Trait(GarnetCollection.TraitName, GarnetCollection.TraitValue)]
 public sealed partial class TierMetricsDocumentationTests(GarnetFixture garnet)
 {
     [Fact]
