@@ -10,14 +10,15 @@ using KvBlockPool.Tier.Tests.Shared;
 namespace KvBlockPool.Tier.Tests.Integration;
 
 /// <summary>
-/// Two pools ("hosts") sharing one real embedded Garnet: what one computes, the other restores from the tier, byte for
-/// byte; a foreign, corrupt or unreachable tier costs a miss and nothing else.
+/// Two pools ("hosts") sharing one real Garnet (the collection's server): what one computes, the other restores from
+/// the tier, byte for byte; a foreign, corrupt or unreachable tier costs a miss and nothing else.
 /// </summary>
 [Collection(GarnetCollection.Name)]
+[Trait(GarnetCollection.TraitName, GarnetCollection.TraitValue)]
 public sealed partial class SharedTierTests(GarnetFixture garnet)
 {
     // 3 layers, 4 tokens per block; a 14-token prompt is 3 full chunks the model need not compute and 2 tokens it must.
-    private static readonly KvCacheSpec Spec = new(layers: 3, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
+    internal static readonly KvCacheSpec Spec = new(layers: 3, kvHeads: 2, headDim: 8, tokensPerBlock: 4, KvElementType.Float16);
     private static readonly byte[] Secret = [.. Enumerable.Range(7, 32).Select(i => (byte)i)];
     private static readonly int[] Prompt = [.. Enumerable.Range(500, 14)];
 
@@ -221,7 +222,7 @@ public sealed partial class SharedTierTests(GarnetFixture garnet)
     [GeneratedRegex(@"^\| `(?<name>kvblockpool\.tier\.[a-z_]+)` \| (?<kind>ObservableCounter) \| `(?<unit>[^`]+)` \|", RegexOptions.Multiline)]
     private static partial Regex TierRow();
 
-    private static BlockPool Create(IKvChunkStore store, byte[] secret, TimeSpan? restoreTimeout = null, string? name = null) => new(new BlockPoolOptions
+    internal static BlockPool Create(IKvChunkStore store, byte[] secret, TimeSpan? restoreTimeout = null, string? name = null) => new(new BlockPoolOptions
     {
         Name = name,
         Spec = Spec,
@@ -234,7 +235,7 @@ public sealed partial class SharedTierTests(GarnetFixture garnet)
     });
 
     /// <summary>What a prefill does: writes the agent's own blocks (random bytes from <paramref name="seed"/>); returns every layer's bytes in token order.</summary>
-    private static byte[][] Compute(BlockPool pool, AgentCacheManager manager, AgentId agent, int seed)
+    internal static byte[][] Compute(BlockPool pool, AgentCacheManager manager, AgentId agent, int seed)
     {
         var random = new Random(seed);
         var layers = new byte[Spec.Layers][];

@@ -12,6 +12,7 @@ namespace KvBlockPool.Tier.Tests.Integration;
 /// prompt's chunks the first computed, and its decode reproduces ONNX Runtime's own logits bit for bit.
 /// </summary>
 [Collection(GarnetCollection.Name)]
+[Trait(GarnetCollection.TraitName, GarnetCollection.TraitValue)]
 public sealed class TierModelTests(GarnetFixture garnet)
 {
     [Fact]

@@ -9,8 +9,9 @@ using Xunit.Abstractions;
 
 namespace KvBlockPool.Tier.Tests.Store;
 
-/// <summary>The store against a real embedded Garnet: round trips, misses, and the metrics they leave.</summary>
+/// <summary>The store against a real Garnet (the collection's server): round trips, misses, and the metrics they leave.</summary>
 [Collection(GarnetCollection.Name)]
+[Trait(GarnetCollection.TraitName, GarnetCollection.TraitValue)]
 public sealed class RedisKvChunkStoreTests(GarnetFixture garnet, ITestOutputHelper output)
 {
     [Theory]
@@ -117,7 +118,7 @@ public sealed class RedisKvChunkStoreTests(GarnetFixture garnet, ITestOutputHelp
         Assert.Equal(KvChunkStoreStatus.Ok, await store.PutAsync(key, new byte[] { 1, 2, 3 }));
 
         await using ConnectionMultiplexer raw = await ConnectionMultiplexer.ConnectAsync(garnet.EndPoint);
-        string name = "test-ttl:" + key;
+        string name = options.KeyPrefix + key;
         Assert.Equal(new byte[] { 1, 2, 3 }, (byte[]?)await raw.GetDatabase().StringGetAsync(name));
         TimeSpan? ttl = await raw.GetDatabase().KeyTimeToLiveAsync(name);
         Assert.NotNull(ttl);

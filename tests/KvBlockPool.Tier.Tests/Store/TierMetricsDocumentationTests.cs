@@ -7,17 +7,21 @@ namespace KvBlockPool.Tier.Tests.Store;
 
 /// <summary>docs/metrics.md lists exactly the tier's instruments, with their kinds, units and Prometheus names.</summary>
 [Collection(GarnetCollection.Name)]
+[Trait(GarnetCollection.TraitName, GarnetCollection.TraitValue)]
 public sealed partial class TierMetricsDocumentationTests(GarnetFixture garnet)
 {
     [Fact]
     public async Task The_tier_tables_match_the_instruments_a_store_publishes()
     {
+        // This store's own meter: pools with a tier publish instruments named kvblockpool.tier.* on a meter also named
+        // KvBlockPool, and a test of another collection may hold one while this runs.
+        using var meters = new ScopedMeterFactory();
         var published = new Dictionary<string, Instrument>();
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, _) =>
             {
-                if (instrument.Meter.Name == "KvBlockPool" && instrument.Name.StartsWith("kvblockpool.tier.", StringComparison.Ordinal))
+                if (instrument.Meter.Scope == meters && instrument.Meter.Name == "KvBlockPool" && instrument.Name.StartsWith("kvblockpool.tier.", StringComparison.Ordinal))
                 {
                     lock (published)
                     {
@@ -27,7 +31,7 @@ public sealed partial class TierMetricsDocumentationTests(GarnetFixture garnet)
             },
         };
         listener.Start();
-        await using RedisKvChunkStore store = await RedisKvChunkStore.ConnectAsync(garnet.Options("documented"));
+        await using RedisKvChunkStore store = await RedisKvChunkStore.ConnectAsync(garnet.Options("documented", o => o.MeterFactory = meters));
 
         string doc = File.ReadAllText(Path.Combine(Repository.Root(), "docs", "metrics.md"));
         Dictionary<string, Match> rows = InstrumentRow().Matches(doc).ToDictionary(m => m.Groups["name"].Value);
