@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using KvBlockPool.Testing;
 
 namespace KvBlockPool.Tests.Metrics;
 
@@ -74,33 +75,5 @@ internal sealed class MetricsRecorder : IDisposable
         }
 
         return false;
-    }
-}
-
-/// <summary>An <see cref="IMeterFactory"/> of the kind a host's dependency injection provides: its meters are scoped to it.</summary>
-internal sealed class ScopedMeterFactory : IMeterFactory
-{
-    private readonly List<Meter> _meters = [];
-
-    public Meter Create(MeterOptions options)
-    {
-        var meter = new Meter(new MeterOptions(options.Name) { Version = options.Version, Tags = options.Tags, Scope = this });
-        lock (_meters)
-        {
-            _meters.Add(meter);
-        }
-
-        return meter;
-    }
-
-    public void Dispose()
-    {
-        lock (_meters)
-        {
-            foreach (Meter meter in _meters)
-            {
-                meter.Dispose();
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
-using KvBlockPool.Lifecycle;
 using System.Diagnostics.Metrics;
+using KvBlockPool.Lifecycle;
+using KvBlockPool.Testing;
 
 namespace KvBlockPool.Tests.Metrics;
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using KvBlockPool.Prefix;
 using KvBlockPool.Redis;
+using KvBlockPool.Testing;
 using KvBlockPool.Tier.Tests.Shared;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using StackExchange.Redis;

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Text.RegularExpressions;
 using KvBlockPool.Redis;
+using KvBlockPool.Testing;
 using KvBlockPool.Tier.Tests.Shared;
 
 namespace KvBlockPool.Tier.Tests.Store;
