@@ -79,6 +79,14 @@ public sealed class KvBlockPoolHostingOptions
     /// </summary>
     public KvPrefixCacheOptions? PrefixCache { get; set; }
 
+    /// <summary>
+    /// Connects the prefix cache to a shared tier on a Garnet, Redis or Valkey server (see <c>docs/tier.md</c>);
+    /// <see langword="null"/> (the default) for none. Needs <see cref="PrefixCache"/>. In configuration, a <c>Tier</c>
+    /// section turns it on unless it holds <c>Enabled: false</c>; its <c>Password</c> is never logged and never shown in
+    /// a validation message. The host connects when it starts and closes the connection after the pool is disposed.
+    /// </summary>
+    public KvTierHostingOptions? Tier { get; set; }
+
     /// <summary>The configuration path the options were bound from, so messages name configuration keys; null when set in code.</summary>
     internal string? SectionPath { get; set; }
 

@@ -1,5 +1,6 @@
 using KvBlockPool.Hosting.Configuration;
 using KvBlockPool.Lifecycle;
+using KvBlockPool.Redis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -50,6 +51,12 @@ public static class KvBlockPoolServiceCollectionExtensions
     /// container disposes the manager and then the pool when the host is disposed, each logging what was still held.
     /// </para>
     /// <para>
+    /// With a <see cref="KvBlockPoolHostingOptions.Tier"/> (a <c>Tier</c> section), connects to the store when the host
+    /// starts, before the pool is built: a store that cannot be reached or refuses the credentials fails the start with
+    /// a <see cref="KvTierConnectionException"/>, and nothing is allocated. The connection is closed after the pool is
+    /// disposed.
+    /// </para>
+    /// <para>
     /// Enables the <see cref="MeterName"/> meter in the host's metrics rules, so a metrics listener configured through
     /// them (OpenTelemetry's <c>WithMetrics</c>) exports the pool's instruments without an <c>AddMeter</c> call; a
     /// <c>DisableMetrics("KvBlockPool")</c> rule added afterwards turns that off.
@@ -72,6 +79,8 @@ public static class KvBlockPoolServiceCollectionExtensions
         bool first = !services.Any(d => d.ServiceType == typeof(IValidateOptions<KvBlockPoolHostingOptions>) && d.ImplementationType == typeof(KvBlockPoolOptionsValidator));
         services.AddOptions<KvBlockPoolHostingOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KvBlockPoolHostingOptions>, KvBlockPoolOptionsValidator>());
+        services.TryAddSingleton(sp => new TierConnection(
+            sp.GetRequiredService<IOptions<KvBlockPoolHostingOptions>>(), sp.GetService<ILoggerFactory>(), sp.GetService<IMeterFactory>()));
         services.TryAddSingleton(CreatePool);
         services.TryAddSingleton(sp => new AgentCacheManager(sp.GetRequiredService<BlockPool>(), sp.GetService<ILoggerFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KvBlockPoolActivator>());
@@ -92,6 +101,13 @@ public static class KvBlockPoolServiceCollectionExtensions
             ?? throw new OptionsValidationException(Options.DefaultName, typeof(KvBlockPoolHostingOptions), failures);
         poolOptions.LoggerFactory = services.GetService<ILoggerFactory>();
         poolOptions.MeterFactory = services.GetService<IMeterFactory>();
+        if (options.Tier is { } tier)
+        {
+            // Resolved here, before the pool exists, so the container disposes the connection after the pool.
+            RedisKvChunkStore store = services.GetRequiredService<TierConnection>().Connect()!;
+            poolOptions = PoolOptionsBuilder.WithTier(poolOptions, tier.ToTierOptions(store));
+        }
+
         try
         {
             return new BlockPool(poolOptions);

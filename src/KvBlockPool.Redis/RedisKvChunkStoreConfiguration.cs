@@ -32,7 +32,7 @@ internal static class RedisKvChunkStoreConfiguration
         return configuration;
     }
 
-    private static void Validate(RedisKvChunkStoreOptions options)
+    public static void Validate(RedisKvChunkStoreOptions options)
     {
         if (options.EndPoints.Count == 0)
         {

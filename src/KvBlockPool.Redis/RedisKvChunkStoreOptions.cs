@@ -70,6 +70,17 @@ public sealed class RedisKvChunkStoreOptions
     /// <summary>Where the store logs connection changes and failed calls; null: no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
+    /// <summary>
+    /// Checks the options as <see cref="RedisKvChunkStore.ConnectAsync"/> does, without connecting: a host can refuse a
+    /// bad configuration at start, before anything opens a socket.
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// A setting is out of range: no endpoint, an endpoint that is not <c>host:port</c>, a timeout below 1 ms, a key prefix
+    /// with spaces or braces, a value limit out of range, an empty name. The message names the setting (as
+    /// <c>RedisKvChunkStoreOptions.Setting</c>) and never holds the password.
+    /// </exception>
+    public void Validate() => RedisKvChunkStoreConfiguration.Validate(this);
+
     /// <summary>Describes the options without the password.</summary>
     /// <returns>For example <c>tier 'default' at 127.0.0.1:6379 as user 'app' (password set), TLS off, prefix 'kvblockpool:'</c>.</returns>
     public override string ToString() => string.Create(

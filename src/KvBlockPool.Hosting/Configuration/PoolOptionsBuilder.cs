@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Numerics;
 using KvBlockPool.Prefix;
+using KvBlockPool.Redis;
+using KvBlockPool.Tier;
 
 namespace KvBlockPool.Hosting.Configuration;
 
@@ -41,6 +43,7 @@ internal static class PoolOptionsBuilder
         }
 
         CheckPrefixCache(options, failures);
+        CheckTier(options, failures);
 
         if (failures.Count > before || spec is null)
         {
@@ -272,6 +275,77 @@ internal static class PoolOptionsBuilder
         {
             failures.Add(Invariant(
                 $"{Key(options, group, nameof(prefix.KeySecret))}: {(options.SectionPath is null ? "is" : "decodes to")} {secret.Length} bytes (not shown). Give {KvPrefixCacheOptions.MinKeySecretBytes} to {KvPrefixCacheOptions.MaxKeySecretBytes} random bytes (32 is a good size), or leave it out for a random secret per pool."));
+        }
+    }
+
+    /// <summary>
+    /// The pool's options with the prefix cache connected to <paramref name="tier"/>: a copy of the host's prefix-cache
+    /// settings, so the options the host reads back stay as it wrote them.
+    /// </summary>
+    public static BlockPoolOptions WithTier(BlockPoolOptions pool, KvTierOptions tier)
+    {
+        KvPrefixCacheOptions prefix = pool.PrefixCache!;
+        pool.PrefixCache = new KvPrefixCacheOptions
+        {
+            KeySecret = prefix.KeySecret,
+            HashAlgorithm = prefix.HashAlgorithm,
+            MaxPinnedShare = prefix.MaxPinnedShare,
+            Tier = tier,
+        };
+        return pool;
+    }
+
+    /// <summary>The name the tier's metrics and logs carry: the pool's.</summary>
+    public static string TierName(KvBlockPoolHostingOptions options) =>
+        string.IsNullOrWhiteSpace(options.Name) ? "default" : options.Name;
+
+    /// <summary>
+    /// The tier's checks, made before the host connects to anything: the prefix cache it belongs to, the tier's ranges
+    /// (as the pool makes them) and the store's own checks (<see cref="RedisKvChunkStoreOptions.Validate"/>), each
+    /// message naming the host's key. The password is never part of a message.
+    /// </summary>
+    private static void CheckTier(KvBlockPoolHostingOptions options, List<string> failures)
+    {
+        if (options.Tier is not { } tier)
+        {
+            return;
+        }
+
+        const string group = nameof(options.Tier);
+        if (options.PrefixCache is null)
+        {
+            failures.Add(Invariant(
+                $"{Key(options, group)}: a tier holds the prefix cache's chunks, and the prefix cache is off. Turn it on with {(options.SectionPath is null ? "PrefixCache = new KvPrefixCacheOptions { KeySecret = ... }" : "a PrefixCache section (with the KeySecret the hosts sharing the tier share)")}."));
+        }
+        else if (options.PrefixCache.Tier is not null)
+        {
+            failures.Add(Invariant(
+                $"{Key(options, group)}: the tier is given two ways ({nameof(options.Tier)} and {nameof(options.PrefixCache)}.{nameof(KvPrefixCacheOptions.Tier)}). Give one: {nameof(options.Tier)} to let the host connect, or {nameof(options.PrefixCache)}.{nameof(KvPrefixCacheOptions.Tier)} with a store you connected."));
+        }
+
+        if (!(tier.RestoreTimeout > TimeSpan.Zero && tier.RestoreTimeout <= TimeSpan.FromMinutes(1)))
+        {
+            failures.Add(Invariant($"{Key(options, group, nameof(tier.RestoreTimeout))}: {tier.RestoreTimeout}. Give more than 0 and at most 1 minute, such as \"250ms\" (the default)."));
+        }
+
+        if (tier.MaxReadsInFlight is < 1 or > KvTierOptions.MaxReadsInFlightLimit)
+        {
+            failures.Add(Invariant($"{Key(options, group, nameof(tier.MaxReadsInFlight))}: {tier.MaxReadsInFlight}. Give 1 to {KvTierOptions.MaxReadsInFlightLimit} (4 by default)."));
+        }
+
+        if (tier.OffloadQueueCapacity is < 1 or > KvPrefixCache.MaxSubscriptionCapacity)
+        {
+            failures.Add(Invariant($"{Key(options, group, nameof(tier.OffloadQueueCapacity))}: {tier.OffloadQueueCapacity}. Give 1 to {KvPrefixCache.MaxSubscriptionCapacity} (1024 by default)."));
+        }
+
+        try
+        {
+            tier.ToStoreOptions(TierName(options), loggerFactory: null, meterFactory: null).Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            string message = LibraryMessage(ex).Replace(nameof(RedisKvChunkStoreOptions) + ".", Key(options, group, string.Empty), StringComparison.Ordinal);
+            failures.Add(message);
         }
     }
 

@@ -25,9 +25,6 @@ internal static class PrefixCacheSectionReader
     /// <summary>The keys the section may hold, in the order the documentation lists them.</summary>
     public static string KnownKeys { get; } = string.Join(", ", Settings.Select(s => s.Key));
 
-    /// <summary>Whether <paramref name="key"/> names the one top-level setting that is a section rather than a value.</summary>
-    public static bool IsSection(string key) => key.Equals(nameof(KvBlockPoolHostingOptions.PrefixCache), StringComparison.OrdinalIgnoreCase);
-
     /// <summary>Applies the section to <paramref name="options"/>; problems go to <see cref="KvBlockPoolHostingOptions.BindingErrors"/>.</summary>
     public static void Read(KvBlockPoolHostingOptions options, IConfigurationSection section)
     {

@@ -29,7 +29,12 @@ internal static class SectionReader
             (nameof(KvBlockPoolHostingOptions.Name), (o, s) => o.Name = s.Value),
             (nameof(KvBlockPoolHostingOptions.AllowOvercommit), (o, s) => o.AllowOvercommit = ReadBool(o, s) ?? false),
             (nameof(KvBlockPoolHostingOptions.PrefixCache), PrefixCacheSectionReader.Read),
+            (nameof(KvBlockPoolHostingOptions.Tier), TierSectionReader.Read),
         ];
+
+    /// <summary>The settings that are sections of their own rather than single values.</summary>
+    private static readonly HashSet<string> Sections =
+        new([nameof(KvBlockPoolHostingOptions.PrefixCache), nameof(KvBlockPoolHostingOptions.Tier)], StringComparer.OrdinalIgnoreCase);
 
     private static readonly Dictionary<string, Action<KvBlockPoolHostingOptions, IConfigurationSection>> Readers =
         Settings.ToDictionary(s => s.Key, s => s.Read, StringComparer.OrdinalIgnoreCase);
@@ -52,7 +57,7 @@ internal static class SectionReader
                 continue;
             }
 
-            if (child.Value is null && !PrefixCacheSectionReader.IsSection(child.Key))
+            if (child.Value is null && !Sections.Contains(child.Key))
             {
                 // A nested object or array where a single value belongs; an empty string is a value (it clears the setting).
                 options.BindingErrors.Add(Invariant($"{child.Path}: expected a single value, found a section."));
