@@ -38,7 +38,7 @@ public sealed class ValidationTests
         { "Preset=Llama3_8B;Alignment=48;CapacityBlocks=64", ["KvBlockPool:Alignment: 48 is not a power of two between 16 and 1048576 bytes. Use 0 to let the pool choose"] },
         { "Preset=Llama3_8B;Alignment=4K;CapacityBlocks=64", ["KvBlockPool:Alignment: '4K' is not an alignment."] },
         { "Preset=Llama3_8B;BlocksPerSlab=-1;CapacityBlocks=64", ["KvBlockPool:BlocksPerSlab: -1 is negative. Use 0 to let the pool choose, or a positive count."] },
-        { "Preset=Llama3_8B;CapacityBlocks=64;ClearMod=None", ["KvBlockPool:ClearMod: not a setting of the pool. Use: Preset, Layers, KvHeads, HeadDim, TokensPerBlock, ElementType, Layout, CapacityBlocks, CapacityBytes, ClearMode, Diagnostics, Alignment, BlocksPerSlab, Name, AllowOvercommit, PrefixCache."] },
+        { "Preset=Llama3_8B;CapacityBlocks=64;ClearMod=None", ["KvBlockPool:ClearMod: not a setting of the pool. Use: Preset, Layers, KvHeads, HeadDim, TokensPerBlock, ElementType, Layout, CapacityBlocks, CapacityBytes, ClearMode, Diagnostics, Alignment, BlocksPerSlab, Name, AllowOvercommit, PrefixCache, Tier."] },
         { "Preset:Name=Llama3_8B;CapacityBlocks=64", ["KvBlockPool:Preset: expected a single value, found a section."] },
         { string.Empty, ["The section 'KvBlockPool' is missing or empty."] },
         // Checked by the pool's constructor when the host builds it at start, and passed on under the host's key.
