@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using KvBlockPool.Lifecycle;
+using KvBlockPool.Tier;
 using Microsoft.Extensions.Options;
 
 namespace KvBlockPool.Samples.Host;
@@ -46,6 +47,16 @@ internal sealed partial class AgentSimulator(
         }
 
         double seconds = clock.Elapsed.TotalSeconds;
+        if (pool.PrefixCache is { } cache)
+        {
+            // Every chunk published reaches the tier before the counts are read; then the cache lets go of the
+            // chunks no agent holds, so "still allocated" below means held by an agent, as without a cache.
+            await pool.FlushTierAsync(stoppingToken);
+            KvTierStatistics tier = pool.GetTierStatistics() ?? default;
+            Cached(logger, totals.CachedTokens, totals.PrefillTokens, totals.TierTokens, cache.GetStatistics().EvictedChunks, tier.Offloaded, tier.AlreadyStored, tier.NotOffloaded, tier.Restored, tier.Rejected);
+            cache.Reset();
+        }
+
         BlockPoolStatistics statistics = pool.GetStatistics();
         Finished(
             logger,
@@ -110,12 +121,18 @@ internal sealed partial class AgentSimulator(
     {
         var id = new AgentId(Interlocked.Increment(ref _nextAgent));
         int prompt = random.Next(settings.MinPromptTokens, settings.MaxPromptTokens + 1);
+        int decode = random.Next(settings.MinDecodeTokens, settings.MaxDecodeTokens + 1);
+        if (settings.UsesTier)
+        {
+            return TryAdmitThroughCache(id, random, settings, prompt, decode);
+        }
+
         if (!manager.TryAdmit(id, prompt))
         {
             return null;
         }
 
-        var agent = new Agent(id, Stamp(id), random.Next(settings.MinDecodeTokens, settings.MaxDecodeTokens + 1));
+        var agent = new Agent(id, Stamp(id), Stamp(id), decode);
         using (KvCacheLease lease = manager.Lease(id))
         {
             for (int token = 0; token < prompt; token++)
@@ -125,6 +142,47 @@ internal sealed partial class AgentSimulator(
         }
 
         totals.AddAdmitted(prompt);
+        return agent;
+    }
+
+    /// <summary>
+    /// Admits an agent whose prompt is one of the shared system prompts followed by <paramref name="ownTokens"/> of its
+    /// own, through the prefix cache and the tier: the cached chunks (local, or restored from the tier) are shared into
+    /// its tables, and it writes only the positions it computes, then publishes them (and the tier gets them).
+    /// </summary>
+    private Agent? TryAdmitThroughCache(AgentId id, Random random, SampleOptions settings, int ownTokens, int decode)
+    {
+        int shared = random.Next(settings.SharedPrompts);
+        int[] tokens = new int[settings.SharedPromptTokens + ownTokens];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            // Shared prompts are the same ids for every agent; an agent's own tokens are drawn for it alone.
+            tokens[i] = i < settings.SharedPromptTokens ? (shared * 1_000_000) + i : random.Next(50_000_000, int.MaxValue);
+        }
+
+        KvPrefixAdmission admission;
+        try
+        {
+            // The worker is a thread of its own: waiting here for the tier's reads (bounded by the tier's
+            // RestoreTimeout) holds no pool thread and no lock.
+            admission = manager.AdmitAsync(id, tokens).GetAwaiter().GetResult();
+        }
+        catch (BlockPoolExhaustedException)
+        {
+            return null;
+        }
+
+        var agent = new Agent(id, PromptStamp(shared), Stamp(id), decode);
+        using (KvCacheLease lease = manager.Lease(id))
+        {
+            for (int token = admission.CachedTokens; token < tokens.Length; token++)
+            {
+                Write(lease, token, token < settings.SharedPromptTokens ? agent.FirstStamp : agent.Stamp);
+            }
+        }
+
+        manager.PublishComputed(id, tokens.Length);
+        totals.AddAdmitted(tokens.Length, admission.CachedTokens, admission.TierTokens);
         return agent;
     }
 
@@ -152,7 +210,7 @@ internal sealed partial class AgentSimulator(
                 return true;
             }
 
-            if (!Holds(lease, 0, agent.Stamp) || !Holds(lease, slot.Token, agent.Stamp))
+            if (!Holds(lease, 0, agent.FirstStamp) || !Holds(lease, slot.Token, agent.Stamp))
             {
                 totals.AddCorrupt();
                 Corrupt(logger, agent.Id);
@@ -190,9 +248,15 @@ internal sealed partial class AgentSimulator(
     /// <summary>Each agent's bytes differ from its neighbours', so a block handed to two agents would show.</summary>
     private static byte Stamp(AgentId id) => (byte)((id.Value % 254) + 1);
 
-    private sealed class Agent(AgentId id, byte stamp, int decodeTokens)
+    /// <summary>A shared prompt's bytes, the same whoever computed them: a chunk restored or shared must hold them.</summary>
+    private static byte PromptStamp(int prompt) => (byte)(0xF0 - prompt);
+
+    /// <summary>An agent in flight: <paramref name="firstStamp"/> is what its first token holds (a shared prompt's, or its own).</summary>
+    private sealed class Agent(AgentId id, byte firstStamp, byte stamp, int decodeTokens)
     {
         public AgentId Id { get; } = id;
+
+        public byte FirstStamp { get; } = firstStamp;
 
         public byte Stamp { get; } = stamp;
 
@@ -204,6 +268,9 @@ internal sealed partial class AgentSimulator(
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Done after {Seconds:F1} s: {Admitted} agents admitted, {Completed} completed, {Preempted} preempted; {PrefillTokens} prompt tokens written, {DecodedTokens} tokens decoded ({TokensPerSecond:F0}/s); {Waits} waits for blocks; peak {Peak}/{Capacity} blocks; {Allocated} still allocated.")]
     private static partial void Finished(ILogger logger, double seconds, long admitted, long completed, long preempted, long prefillTokens, long decodedTokens, double tokensPerSecond, long waits, int peak, int capacity, int allocated);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Prefix cache: {CachedTokens} of {PromptTokens} prompt tokens were cached, {TierTokens} of them restored from the tier; {Evicted} chunks evicted. Tier: {Offloaded} chunks offloaded, {AlreadyStored} already there, {NotOffloaded} not offloaded, {Restored} restored, {Rejected} values rejected.")]
+    private static partial void Cached(ILogger logger, long cachedTokens, long promptTokens, long tierTokens, long evicted, long offloaded, long alreadyStored, long notOffloaded, long restored, long rejected);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Agent {Agent} did not read back what it wrote.")]
     private static partial void Corrupt(ILogger logger, AgentId agent);

@@ -13,7 +13,14 @@ internal sealed class SampleOptions
         ["--agents-per-worker"] = $"{Section}:{nameof(AgentsPerWorker)}",
         ["--seed"] = $"{Section}:{nameof(Seed)}",
         ["--prometheus-port"] = $"{Section}:{nameof(PrometheusPort)}",
+        ["--tier"] = $"{Section}:{nameof(Tier)}",
     };
+
+    /// <summary>What <see cref="Tier"/> says for an in-process Garnet server.</summary>
+    public const string EmbeddedTier = "embedded";
+
+    /// <summary>What <see cref="Tier"/> says for no tier.</summary>
+    public const string NoTier = "none";
 
     /// <summary>How long the host serves agents before it stops by itself.</summary>
     public double DurationSeconds { get; set; } = 5;
@@ -48,6 +55,25 @@ internal sealed class SampleOptions
     /// <summary>A loopback port to serve Prometheus scrapes on (<c>http://localhost:PORT/metrics</c>); 0 for none.</summary>
     public int PrometheusPort { get; set; }
 
+    /// <summary>
+    /// A shared tier for the pool's prefix cache: <c>none</c> (the default), <c>embedded</c> (a Garnet server started in
+    /// this process on the loopback address), or an external server's <c>host:port</c>. With a tier, agents share
+    /// system prompts through the prefix cache and admissions restore the chunks the pool evicted from the tier.
+    /// </summary>
+    public string Tier { get; set; } = NoTier;
+
+    /// <summary>With a tier: how many system prompts the agents share (each agent's prompt starts with one of them).</summary>
+    public int SharedPrompts { get; set; } = 4;
+
+    /// <summary>With a tier: the length of each shared system prompt, in tokens.</summary>
+    public int SharedPromptTokens { get; set; } = 128;
+
+    /// <summary>Whether agents go through the prefix cache and the tier.</summary>
+    public bool UsesTier => !Tier.Equals(NoTier, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether the tier is a Garnet server started in this process.</summary>
+    public bool UsesEmbeddedTier => Tier.Equals(EmbeddedTier, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Every problem with the settings, one message each.</summary>
     public IEnumerable<string> Problems()
     {
@@ -71,9 +97,25 @@ internal sealed class SampleOptions
             yield return $"{Section}: {nameof(HealthIntervalSeconds)} must be positive and {nameof(MetricsIntervalMilliseconds)} at least 100.";
         }
 
+        if (UsesTier && !UsesEmbeddedTier && !IsHostAndPort(Tier))
+        {
+            yield return $"{Section}:{nameof(Tier)} (--tier) is '{Tier}'; use {NoTier}, {EmbeddedTier} (a Garnet server in this process), or a server's host:port.";
+        }
+
+        if (SharedPrompts < 1 || SharedPromptTokens < 1)
+        {
+            yield return $"{Section}:{nameof(SharedPrompts)} and {nameof(SharedPromptTokens)} must be at least 1 (they are {SharedPrompts} and {SharedPromptTokens}).";
+        }
+
         if (PrometheusPort is < 0 or > 65535)
         {
             yield return $"{Section}:{nameof(PrometheusPort)} (--prometheus-port) is {PrometheusPort}; use 0 for none or a port from 1 to 65535.";
         }
+    }
+
+    private static bool IsHostAndPort(string text)
+    {
+        int colon = text.LastIndexOf(':');
+        return colon > 0 && int.TryParse(text.AsSpan(colon + 1), out int port) && port is > 0 and <= 65535;
     }
 }

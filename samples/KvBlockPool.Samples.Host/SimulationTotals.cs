@@ -10,6 +10,8 @@ internal sealed class SimulationTotals
     private long _decodedTokens;
     private long _exhaustionWaits;
     private long _corrupt;
+    private long _cachedTokens;
+    private long _tierTokens;
 
     public long Admitted => Interlocked.Read(ref _admitted);
 
@@ -25,10 +27,23 @@ internal sealed class SimulationTotals
 
     public long Corrupt => Interlocked.Read(ref _corrupt);
 
+    /// <summary>Prompt tokens the prefix cache already held (from the pool or the tier), so no agent wrote them.</summary>
+    public long CachedTokens => Interlocked.Read(ref _cachedTokens);
+
+    /// <summary>The part of <see cref="CachedTokens"/> restored from the tier.</summary>
+    public long TierTokens => Interlocked.Read(ref _tierTokens);
+
     public void AddAdmitted(int promptTokens)
     {
         Interlocked.Increment(ref _admitted);
         Interlocked.Add(ref _prefillTokens, promptTokens);
+    }
+
+    public void AddAdmitted(int promptTokens, int cachedTokens, int tierTokens)
+    {
+        AddAdmitted(promptTokens);
+        Interlocked.Add(ref _cachedTokens, cachedTokens);
+        Interlocked.Add(ref _tierTokens, tierTokens);
     }
 
     public void AddCompleted() => Interlocked.Increment(ref _completed);
