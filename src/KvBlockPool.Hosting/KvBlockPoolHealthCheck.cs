@@ -1,13 +1,23 @@
 using System.Globalization;
+using KvBlockPool.Prefix;
+using KvBlockPool.Redis;
+using KvBlockPool.Tier;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace KvBlockPool.Hosting;
 
 /// <summary>
-/// Reports a pool's occupancy from its lock-free statistics (never its lock): healthy, degraded from a share of blocks
-/// allocated, failed when exhausted or disposed. See <see cref="KvBlockPoolHealthChecksBuilderExtensions.AddKvBlockPoolHealthCheck"/>.
+/// Reports a pool's occupancy: healthy, degraded from a share of blocks in use, failed when exhausted or disposed. See
+/// <see cref="KvBlockPoolHealthChecksBuilderExtensions.AddKvBlockPoolHealthCheck"/>.
 /// </summary>
-internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccupancy) : IHealthCheck
+/// <remarks>
+/// The pool's counters are read without its lock. With a prefix cache, the blocks of cached chunks no agent holds count
+/// as available in them (an admission evicts such chunks when it needs their blocks), so a cache that keeps the pool
+/// full is healthy; the check reports how many there are, which takes the pool's lock for three counters, as the
+/// cache's metrics do. With a shared tier, a store the client has lost degrades the check: admissions then compute
+/// what they would have restored.
+/// </remarks>
+internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccupancy, TierConnection? tier) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -18,16 +28,21 @@ internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccu
     private HealthCheckResult Check(HealthStatus failureStatus)
     {
         BlockPoolStatistics statistics;
+        KvPrefixCacheStatistics? cache;
+        KvTierStatistics? offload;
         try
         {
             statistics = pool.GetStatistics();
+            cache = pool.PrefixCache?.GetStatistics();
+            offload = pool.GetTierStatistics();
         }
         catch (ObjectDisposedException)
         {
             return Disposed(failureStatus);
         }
 
-        double occupancy = (double)statistics.Allocated / statistics.Capacity;
+        int inUse = statistics.Allocated;
+        double occupancy = (double)inUse / statistics.Capacity;
         var data = new Dictionary<string, object>
         {
             ["pool"] = pool.Name,
@@ -40,24 +55,51 @@ internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccu
             ["overhead"] = statistics.Overhead,
             ["nativeBytes"] = pool.NativeBytes,
         };
+        string cached = string.Empty;
+        if (cache is { } figures)
+        {
+            data["cachedBlocks"] = figures.CachedBlocks;
+            data["evictableBlocks"] = figures.EvictableBlocks;
+            cached = Invariant($"; {figures.EvictableBlocks} of the available blocks hold cached chunks, evicted when needed");
+        }
+
+        RedisKvChunkStore? store = tier?.Store;
+        if (offload is { } tierFigures)
+        {
+            data["tierOffloaded"] = tierFigures.Offloaded;
+            data["tierNotOffloaded"] = tierFigures.NotOffloaded;
+            data["tierRestored"] = tierFigures.Restored;
+            data["tierRejected"] = tierFigures.Rejected;
+            if (store is not null)
+            {
+                data["tierConnected"] = store.IsConnected;
+            }
+        }
 
         if (statistics.Available == 0)
         {
             return new HealthCheckResult(
                 failureStatus,
-                Invariant($"Block pool '{pool.Name}' is exhausted: all {statistics.Capacity} blocks are allocated ({statistics.Agents} agent(s)); admissions and appends that need a block are refused until blocks are released."),
+                Invariant($"Block pool '{pool.Name}' is exhausted: all {statistics.Capacity} blocks are in use ({statistics.Agents} agent(s)); admissions and appends that need a block are refused until blocks are released."),
                 data: data);
         }
 
         if (occupancy >= degradedOccupancy)
         {
             return HealthCheckResult.Degraded(
-                Invariant($"Block pool '{pool.Name}' is {Percent(occupancy)} full ({statistics.Allocated}/{statistics.Capacity} blocks, {statistics.Agents} agent(s)), at or above the {Percent(degradedOccupancy)} threshold."),
+                Invariant($"Block pool '{pool.Name}' is {Percent(occupancy)} full ({inUse}/{statistics.Capacity} blocks in use, {statistics.Agents} agent(s)), at or above the {Percent(degradedOccupancy)} threshold{cached}."),
+                data: data);
+        }
+
+        if (store is { IsConnected: false })
+        {
+            return HealthCheckResult.Degraded(
+                Invariant($"Block pool '{pool.Name}' lost its shared tier ({store.Name}): admissions compute the prefixes they would restore and chunks are not offloaded until the client reconnects, which it does by itself."),
                 data: data);
         }
 
         return HealthCheckResult.Healthy(
-            Invariant($"Block pool '{pool.Name}': {statistics.Allocated}/{statistics.Capacity} blocks allocated ({Percent(occupancy)}), {statistics.Agents} agent(s)."),
+            Invariant($"Block pool '{pool.Name}': {inUse}/{statistics.Capacity} blocks in use ({Percent(occupancy)}), {statistics.Agents} agent(s){cached}."),
             data);
     }
 

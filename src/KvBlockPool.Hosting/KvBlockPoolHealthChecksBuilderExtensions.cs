@@ -11,14 +11,17 @@ public static class KvBlockPoolHealthChecksBuilderExtensions
 
     /// <summary>
     /// Adds a health check of the <see cref="BlockPool"/> registered by <c>AddKvBlockPool</c>: <see cref="HealthStatus.Healthy"/>
-    /// below <paramref name="degradedOccupancy"/>, <see cref="HealthStatus.Degraded"/> at or above it, and
-    /// <paramref name="failureStatus"/> when no block is available (admissions and appends that need a block are
-    /// refused) or the pool is disposed. Its data: pool, capacity, allocated, available, occupancy, agents,
-    /// highWaterMark, overhead and nativeBytes; a disposed pool reports disposed and leakedBlocks instead.
+    /// below <paramref name="degradedOccupancy"/>, <see cref="HealthStatus.Degraded"/> at or above it (or when the
+    /// shared tier's connection is lost), and <paramref name="failureStatus"/> when no block is available (admissions
+    /// and appends that need a block are refused) or the pool is disposed. Blocks of cached chunks no agent uses are
+    /// available: an admission evicts them when it needs them. Its data: pool, capacity, allocated, available,
+    /// occupancy (of blocks in use), agents, highWaterMark, overhead and nativeBytes; with a prefix cache cachedBlocks
+    /// and evictableBlocks; with a tier tierOffloaded, tierNotOffloaded, tierRestored, tierRejected and tierConnected;
+    /// a disposed pool reports disposed and leakedBlocks instead.
     /// </summary>
     /// <param name="builder">The host's health checks.</param>
     /// <param name="name">The check's name; <see cref="DefaultName"/> by default.</param>
-    /// <param name="degradedOccupancy">The share of blocks allocated (above 0, at most 1) from which the pool reports Degraded; 0.9 by default.</param>
+    /// <param name="degradedOccupancy">The share of blocks in use (above 0, at most 1) from which the pool reports Degraded; 0.9 by default.</param>
     /// <param name="failureStatus">The status of an exhausted or disposed pool; <see cref="HealthStatus.Unhealthy"/> when null.</param>
     /// <param name="tags">Tags to filter checks by, for example to serve them on a readiness endpoint.</param>
     /// <returns><paramref name="builder"/>, for chaining.</returns>
@@ -40,7 +43,7 @@ public static class KvBlockPoolHealthChecksBuilderExtensions
 
         return builder.Add(new HealthCheckRegistration(
             name,
-            services => new KvBlockPoolHealthCheck(services.GetRequiredService<BlockPool>(), degradedOccupancy),
+            services => new KvBlockPoolHealthCheck(services.GetRequiredService<BlockPool>(), degradedOccupancy, services.GetService<TierConnection>()),
             failureStatus,
             tags));
     }

@@ -20,7 +20,7 @@ public sealed class HealthCheckTests
         HealthReportEntry entry = await Check(host);
 
         Assert.Equal(HealthStatus.Healthy, entry.Status);
-        Assert.Equal("Block pool 'health': 0/220 blocks allocated (0%), 0 agent(s).", entry.Description);
+        Assert.Equal("Block pool 'health': 0/220 blocks in use (0%), 0 agent(s).", entry.Description);
         Assert.Equal("health", entry.Data["pool"]);
         Assert.Equal(220, entry.Data["capacity"]);
         Assert.Equal(0, entry.Data["allocated"]);
@@ -44,14 +44,14 @@ public sealed class HealthCheckTests
         manager.Append(new AgentId(1), tokens: 16);          // 9 of 10: 90%, the default threshold
         HealthReportEntry degraded = await Check(host);
         Assert.Equal(HealthStatus.Degraded, degraded.Status);
-        Assert.Equal("Block pool 'health' is 90% full (198/220 blocks, 1 agent(s)), at or above the 90% threshold.", degraded.Description);
+        Assert.Equal("Block pool 'health' is 90% full (198/220 blocks in use, 1 agent(s)), at or above the 90% threshold.", degraded.Description);
         Assert.Equal(0.9, (double)degraded.Data["occupancy"], precision: 9);
 
         manager.Admit(new AgentId(2), promptTokens: 1);     // the last block of every layer
         HealthReportEntry exhausted = await Check(host);
         Assert.Equal(HealthStatus.Unhealthy, exhausted.Status);
         Assert.Equal(
-            "Block pool 'health' is exhausted: all 220 blocks are allocated (2 agent(s)); admissions and appends that need a block are refused until blocks are released.",
+            "Block pool 'health' is exhausted: all 220 blocks are in use (2 agent(s)); admissions and appends that need a block are refused until blocks are released.",
             exhausted.Description);
         Assert.Equal(0, exhausted.Data["available"]);
         Assert.Equal(2, exhausted.Data["agents"]);
@@ -79,6 +79,34 @@ public sealed class HealthCheckTests
         Assert.Equal(HealthStatus.Degraded, exhausted.Status);
         Assert.StartsWith("Block pool 'health' is exhausted", exhausted.Description, StringComparison.Ordinal);
         Assert.Equal(["ready"], exhausted.Tags);
+    }
+
+    [Fact]
+    public async Task Blocks_of_cached_chunks_no_agent_uses_are_available_and_a_pool_full_of_them_is_healthy()
+    {
+        Dictionary<string, string?> settings = TestHosts.Small("health");
+        settings["KvBlockPool:PrefixCache:Enabled"] = "true";
+        using IHost host = TestHosts.Build(settings, services => services.AddHealthChecks().AddKvBlockPoolHealthCheck());
+        AgentCacheManager manager = host.Services.GetRequiredService<AgentCacheManager>();
+        int[] first = [.. Enumerable.Range(1, 10 * 16)];
+        int[] second = [.. Enumerable.Range(1_000, 10 * 16)];
+
+        // Every block of every layer holds one of the first prompt's 10 chunks; once released, no agent uses them.
+        manager.Admit(new AgentId(1), first);
+        manager.PublishComputed(new AgentId(1), first.Length);
+        manager.Release(new AgentId(1));
+        HealthReportEntry cached = await Check(host);
+
+        Assert.Equal(HealthStatus.Healthy, cached.Status);
+        Assert.Equal("Block pool 'health': 0/220 blocks in use (0%), 0 agent(s); 220 of the available blocks hold cached chunks, evicted when needed.", cached.Description);
+        Assert.Equal((0, 220, 220, 220, 0.0), ((int)cached.Data["allocated"], (int)cached.Data["available"], (int)cached.Data["cachedBlocks"], (int)cached.Data["evictableBlocks"], (double)cached.Data["occupancy"]));
+
+        // An admission evicts them all; now the pool is exhausted.
+        manager.Admit(new AgentId(2), second);
+        HealthReportEntry exhausted = await Check(host);
+        Assert.Equal(HealthStatus.Unhealthy, exhausted.Status);
+        Assert.Equal((0, 0), ((int)exhausted.Data["cachedBlocks"], (int)exhausted.Data["evictableBlocks"]));
+        manager.Release(new AgentId(2));
     }
 
     [Fact]

@@ -33,7 +33,7 @@ public sealed partial class HostQuickStartTests
         }
 
         // Llama 3 8B in 256 MiB: 4096 blocks of 64 KiB; the agent held 5 blocks on each of 32 layers when checked.
-        Assert.Contains("Healthy: Block pool 'default': 160/4096 blocks allocated (3.9%), 1 agent(s).", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Healthy: Block pool 'default': 160/4096 blocks in use (3.9%), 1 agent(s).", output.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

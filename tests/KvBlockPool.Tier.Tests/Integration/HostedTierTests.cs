@@ -4,6 +4,7 @@ using KvBlockPool.Redis;
 using KvBlockPool.Tier.Tests.Shared;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
@@ -132,6 +133,34 @@ public sealed class HostedTierTests(GarnetFixture garnet)
         Assert.Throws<ObjectDisposedException>(() => pool.GetStatistics());
     }
 
+    [Fact]
+    public async Task The_health_check_reports_the_tier_and_degrades_while_its_server_is_gone()
+    {
+        EmbeddedGarnet server = EmbeddedGarnet.Start();
+        Dictionary<string, string?> settings = Settings("health");
+        settings["KvBlockPool:Tier:EndPoints"] = server.EndPoint;
+        using IHost host = Build(settings, services => services.AddHealthChecks().AddKvBlockPoolHealthCheck());
+        await host.StartAsync();
+        HealthCheckService health = host.Services.GetRequiredService<HealthCheckService>();
+
+        HealthReportEntry connected = (await health.CheckHealthAsync()).Entries["kvblockpool"];
+        Assert.Equal(HealthStatus.Healthy, connected.Status);
+        Assert.Equal((true, 0L, 0L), ((bool)connected.Data["tierConnected"], (long)connected.Data["tierOffloaded"], (long)connected.Data["tierRestored"]));
+
+        server.Dispose();
+        HealthReportEntry lost = connected;
+        for (int attempt = 0; attempt < 200 && lost.Status == HealthStatus.Healthy; attempt++)
+        {
+            await Task.Delay(50); // the client notices the closed connection on its own
+            lost = (await health.CheckHealthAsync()).Entries["kvblockpool"];
+        }
+
+        Assert.Equal(HealthStatus.Degraded, lost.Status);
+        Assert.Equal(false, lost.Data["tierConnected"]);
+        Assert.StartsWith("Block pool 'health' lost its shared tier (health): admissions compute the prefixes they would restore", lost.Description, StringComparison.Ordinal);
+        await host.StopAsync();
+    }
+
     private Dictionary<string, string?> Settings(string name) => new()
     {
         ["KvBlockPool:Layers"] = "4",
@@ -146,12 +175,13 @@ public sealed class HostedTierTests(GarnetFixture garnet)
         ["KvBlockPool:Tier:RestoreTimeout"] = "5s",
     };
 
-    private static IHost Build(Dictionary<string, string?> settings)
+    private static IHost Build(Dictionary<string, string?> settings, Action<IServiceCollection>? configure = null)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Debug).AddFakeLogging();
         builder.Services.AddKvBlockPool(builder.Configuration.GetSection("KvBlockPool"));
+        configure?.Invoke(builder.Services);
         return builder.Build();
     }
 
