@@ -12,59 +12,18 @@ namespace KvBlockPool.Hosting.Configuration;
 /// </summary>
 internal static class PrefixCacheSectionReader
 {
-    private const string Enabled = "Enabled";
-
-    private static readonly (string Key, Action<KvBlockPoolHostingOptions, KvPrefixCacheOptions, IConfigurationSection> Read)[] Settings =
+    private static readonly NestedSection<KvPrefixCacheOptions> Section = new(
+        "the prefix cache",
         [
-            (Enabled, (_, _, _) => { }),
             (nameof(KvPrefixCacheOptions.KeySecret), (o, p, s) => p.KeySecret = ReadSecret(o, s)),
             (nameof(KvPrefixCacheOptions.HashAlgorithm), (o, p, s) => p.HashAlgorithm = SectionReader.ReadEnum<KvChunkHashAlgorithm>(o, s, "a chunk hash algorithm") ?? p.HashAlgorithm),
             (nameof(KvPrefixCacheOptions.MaxPinnedShare), (o, p, s) => p.MaxPinnedShare = ReadShare(o, s) ?? p.MaxPinnedShare),
-        ];
-
-    /// <summary>The keys the section may hold, in the order the documentation lists them.</summary>
-    public static string KnownKeys { get; } = string.Join(", ", Settings.Select(s => s.Key));
+        ],
+        "Write \"PrefixCache\": { } to turn the cache on with its defaults.");
 
     /// <summary>Applies the section to <paramref name="options"/>; problems go to <see cref="KvBlockPoolHostingOptions.BindingErrors"/>.</summary>
-    public static void Read(KvBlockPoolHostingOptions options, IConfigurationSection section)
-    {
-        if (section.Value is not null)
-        {
-            if (section.Value.Length > 0)
-            {
-                options.BindingErrors.Add(SectionReader.Invariant(
-                    $"{section.Path}: expected a section with the keys {KnownKeys}, found a single value. Write \"{section.Key}\": {{ }} to turn the cache on with its defaults."));
-            }
-
-            return;
-        }
-
-        var prefix = new KvPrefixCacheOptions();
-        bool enabled = true;
-        foreach (IConfigurationSection child in section.GetChildren())
-        {
-            (string Key, Action<KvBlockPoolHostingOptions, KvPrefixCacheOptions, IConfigurationSection> Read) setting =
-                Array.Find(Settings, s => s.Key.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
-            if (setting.Key is null)
-            {
-                options.BindingErrors.Add(SectionReader.Invariant($"{child.Path}: not a setting of the prefix cache. Use: {KnownKeys}."));
-            }
-            else if (child.Value is null)
-            {
-                options.BindingErrors.Add(SectionReader.Invariant($"{child.Path}: expected a single value, found a section."));
-            }
-            else if (setting.Key == Enabled)
-            {
-                enabled = SectionReader.ReadBool(options, child) ?? true;
-            }
-            else
-            {
-                setting.Read(options, prefix, child);
-            }
-        }
-
-        options.PrefixCache = enabled ? prefix : null;
-    }
+    public static void Read(KvBlockPoolHostingOptions options, IConfigurationSection section) =>
+        options.PrefixCache = Section.Read(options, section);
 
     private static byte[]? ReadSecret(KvBlockPoolHostingOptions options, IConfigurationSection value)
     {

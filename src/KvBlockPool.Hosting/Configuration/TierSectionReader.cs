@@ -10,11 +10,9 @@ namespace KvBlockPool.Hosting.Configuration;
 /// </summary>
 internal static class TierSectionReader
 {
-    private const string Enabled = "Enabled";
-
-    private static readonly (string Key, Action<KvBlockPoolHostingOptions, KvTierHostingOptions, IConfigurationSection> Read)[] Settings =
+    private static readonly NestedSection<KvTierHostingOptions> Section = new(
+        "the tier",
         [
-            (Enabled, (_, _, _) => { }),
             (nameof(KvTierHostingOptions.EndPoints), ReadEndPoints),
             (nameof(KvTierHostingOptions.User), (_, t, s) => t.User = NullIfEmpty(s.Value)),
             (nameof(KvTierHostingOptions.Password), (_, t, s) => t.Password = NullIfEmpty(s.Value)),
@@ -27,51 +25,13 @@ internal static class TierSectionReader
             (nameof(KvTierHostingOptions.RestoreTimeout), (o, t, s) => t.RestoreTimeout = ReadDuration(o, s) ?? t.RestoreTimeout),
             (nameof(KvTierHostingOptions.MaxReadsInFlight), (o, t, s) => t.MaxReadsInFlight = SectionReader.ReadInt(o, s) ?? t.MaxReadsInFlight),
             (nameof(KvTierHostingOptions.OffloadQueueCapacity), (o, t, s) => t.OffloadQueueCapacity = SectionReader.ReadInt(o, s) ?? t.OffloadQueueCapacity),
-        ];
-
-    /// <summary>The keys the section may hold, in the order the documentation lists them.</summary>
-    public static string KnownKeys { get; } = string.Join(", ", Settings.Select(s => s.Key));
+        ],
+        "Write \"Tier\": { \"EndPoints\": \"host:6379\" }.",
+        nameof(KvTierHostingOptions.EndPoints));
 
     /// <summary>Applies the section to <paramref name="options"/>; problems go to <see cref="KvBlockPoolHostingOptions.BindingErrors"/>.</summary>
-    public static void Read(KvBlockPoolHostingOptions options, IConfigurationSection section)
-    {
-        if (section.Value is not null)
-        {
-            if (section.Value.Length > 0)
-            {
-                options.BindingErrors.Add(SectionReader.Invariant(
-                    $"{section.Path}: expected a section with the keys {KnownKeys}, found a single value. Write \"{section.Key}\": {{ \"EndPoints\": \"host:6379\" }}."));
-            }
-
-            return;
-        }
-
-        var tier = new KvTierHostingOptions();
-        bool enabled = true;
-        foreach (IConfigurationSection child in section.GetChildren())
-        {
-            (string Key, Action<KvBlockPoolHostingOptions, KvTierHostingOptions, IConfigurationSection> Read) setting =
-                Array.Find(Settings, s => s.Key.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
-            if (setting.Key is null)
-            {
-                options.BindingErrors.Add(SectionReader.Invariant($"{child.Path}: not a setting of the tier. Use: {KnownKeys}."));
-            }
-            else if (child.Value is null && setting.Key != nameof(KvTierHostingOptions.EndPoints))
-            {
-                options.BindingErrors.Add(SectionReader.Invariant($"{child.Path}: expected a single value, found a section."));
-            }
-            else if (setting.Key == Enabled)
-            {
-                enabled = SectionReader.ReadBool(options, child) ?? true;
-            }
-            else
-            {
-                setting.Read(options, tier, child);
-            }
-        }
-
-        options.Tier = enabled ? tier : null;
-    }
+    public static void Read(KvBlockPoolHostingOptions options, IConfigurationSection section) =>
+        options.Tier = Section.Read(options, section);
 
     private static void ReadEndPoints(KvBlockPoolHostingOptions options, KvTierHostingOptions tier, IConfigurationSection section)
     {

@@ -200,22 +200,7 @@ public sealed class PrefixCacheSettingsTests
         return keys;
     }
 
-    private static Dictionary<string, string?> Small(params (string Key, string Value)[] settings)
-    {
-        Dictionary<string, string?> section = TestHosts.Small("prefix");
-        foreach ((string key, string value) in settings)
-        {
-            section[$"{TestHosts.Section}:{key}"] = value;
-        }
+    private static Dictionary<string, string?> Small(params (string Key, string Value)[] settings) => TestHosts.Small("prefix", settings);
 
-        return section;
-    }
-
-    private static ServiceProvider Services(Dictionary<string, string?> settings)
-    {
-        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var services = new ServiceCollection();
-        services.AddKvBlockPool(configuration.GetSection(TestHosts.Section));
-        return services.BuildServiceProvider();
-    }
+    private static ServiceProvider Services(Dictionary<string, string?> settings) => TestHosts.Services(settings);
 }

@@ -212,23 +212,8 @@ public sealed class TierSettingsTests
         Assert.False(Duration.TryParse(text, out _));
     }
 
-    private static Dictionary<string, string?> Section(params (string Key, string Value)[] settings)
-    {
-        Dictionary<string, string?> section = TestHosts.Small("tier");
-        section["KvBlockPool:PrefixCache:Enabled"] = "true";
-        foreach ((string key, string value) in settings)
-        {
-            section[$"{TestHosts.Section}:{key}"] = value;
-        }
+    private static Dictionary<string, string?> Section(params (string Key, string Value)[] settings) =>
+        TestHosts.Small("tier", [("PrefixCache:Enabled", "true"), .. settings]);
 
-        return section;
-    }
-
-    private static ServiceProvider Services(Dictionary<string, string?> settings)
-    {
-        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var services = new ServiceCollection();
-        services.AddKvBlockPool(configuration.GetSection(TestHosts.Section));
-        return services.BuildServiceProvider();
-    }
+    private static ServiceProvider Services(Dictionary<string, string?> settings) => TestHosts.Services(settings);
 }
