@@ -29,4 +29,10 @@ public sealed class KvTierConnectionException : Exception
 
     /// <summary>Whether the store refused the user or password (WRONGPASS, NOAUTH), as opposed to being unreachable.</summary>
     public bool IsAuthenticationFailure { get; init; }
+
+    /// <summary>
+    /// Whether the TLS handshake failed: the server's certificate was not trusted (its issuer, its name, its dates), or
+    /// the server refused the client's. The message carries the handshake's reason.
+    /// </summary>
+    public bool IsTlsFailure { get; init; }
 }

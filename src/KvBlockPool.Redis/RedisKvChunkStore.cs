@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Security.Authentication;
 using System.Globalization;
 using System.Text;
 using KvBlockPool.Tier;
@@ -116,15 +117,34 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         }
         catch (RedisConnectionException ex)
         {
-            bool authentication = ex.FailureType == ConnectionFailureType.AuthenticationFailure
+            // The client reports a TLS handshake refused for a certificate as an authentication failure too: tell them
+            // apart, since the fix is a certificate, not a password.
+            bool tls = FindInner<AuthenticationException>(ex) is not null;
+            bool authentication = !tls && (ex.FailureType == ConnectionFailureType.AuthenticationFailure
                 || ex.Message.Contains("WRONGPASS", StringComparison.Ordinal)
-                || ex.Message.Contains("NOAUTH", StringComparison.Ordinal);
-            string message = authentication
-                ? $"The KV tier {options} refused the credentials: check the user and password (the store answered {ex.FailureType}). Nothing was read or written."
-                : $"The KV tier {options} could not be reached within {options.ConnectTimeout.TotalMilliseconds:0} ms ({ex.FailureType}). Check that the store runs and listens there; nothing was read or written.";
+                || ex.Message.Contains("NOAUTH", StringComparison.Ordinal));
+            string message = tls
+                ? $"The KV {options} could not be trusted over TLS: {FindInner<AuthenticationException>(ex)!.Message} Check the server's certificate, the name it must carry (TlsHost) and the authority that issued it (TlsCaCertificatePath, or the machine's trust store). Nothing was read or written."
+                : authentication
+                ? $"The KV {options} refused the credentials: check the user and password (the store answered {ex.FailureType}). Nothing was read or written."
+                : $"The KV {options} could not be reached within {options.ConnectTimeout.TotalMilliseconds:0} ms ({ex.FailureType}). Check that the store runs and listens there{(options.UseTls ? " and speaks TLS" : " without TLS")}; nothing was read or written.";
             TierLog.ConnectFailed(logger, options.Name, message);
-            throw new KvTierConnectionException(message, ex) { IsAuthenticationFailure = authentication };
+            throw new KvTierConnectionException(message, ex) { IsAuthenticationFailure = authentication, IsTlsFailure = tls };
         }
+    }
+
+    private static T? FindInner<T>(Exception exception)
+        where T : Exception
+    {
+        for (Exception? inner = exception; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
     }
 
     /// <inheritdoc/>

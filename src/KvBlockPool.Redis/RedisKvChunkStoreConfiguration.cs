@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
 
 namespace KvBlockPool.Redis;
@@ -29,6 +31,12 @@ internal static class RedisKvChunkStoreConfiguration
             configuration.EndPoints.Add(endPoint);
         }
 
+        if (options.TlsCaCertificatePath is { } authority)
+        {
+            // Trusted for this connection's server certificates only, not added to the machine's store.
+            configuration.TrustIssuer(LoadCertificate(authority));
+        }
+
         return configuration;
     }
 
@@ -52,6 +60,7 @@ internal static class RedisKvChunkStoreConfiguration
             }
         }
 
+        CheckAuthority(options);
         CheckTimeout(options.ConnectTimeout, nameof(RedisKvChunkStoreOptions.ConnectTimeout), nameof(options));
         CheckTimeout(options.OperationTimeout, nameof(RedisKvChunkStoreOptions.OperationTimeout), nameof(options));
         if (options.TimeToLive is { } ttl && ttl < TimeSpan.FromMilliseconds(1))
@@ -77,6 +86,35 @@ internal static class RedisKvChunkStoreConfiguration
             throw new ArgumentException("RedisKvChunkStoreOptions.Name is empty; give the tier a name for its metrics and logs.", nameof(options));
         }
     }
+
+    private static void CheckAuthority(RedisKvChunkStoreOptions options)
+    {
+        if (options.TlsCaCertificatePath is not { } path)
+        {
+            return;
+        }
+
+        if (!options.UseTls)
+        {
+            throw new ArgumentException("RedisKvChunkStoreOptions.TlsCaCertificatePath is set but UseTls is not; a CA certificate only matters on a TLS connection. Set UseTls, or leave the path out.", nameof(options));
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new ArgumentException($"RedisKvChunkStoreOptions.TlsCaCertificatePath names '{path}', which is not a file. Give the CA certificate's file (PEM or DER).", nameof(options));
+        }
+
+        try
+        {
+            using X509Certificate2 certificate = LoadCertificate(path);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new ArgumentException($"RedisKvChunkStoreOptions.TlsCaCertificatePath names '{path}', which holds no certificate that can be read ({ex.Message}). Give the CA certificate's file (PEM or DER).", nameof(options));
+        }
+    }
+
+    private static X509Certificate2 LoadCertificate(string path) => X509CertificateLoader.LoadCertificateFromFile(path);
 
     private static void CheckTimeout(TimeSpan value, string name, string paramName)
     {

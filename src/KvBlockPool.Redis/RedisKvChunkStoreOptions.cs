@@ -35,6 +35,13 @@ public sealed class RedisKvChunkStoreOptions
     /// <summary>The host name the server's certificate must carry, when it is not the endpoint's host (TLS only).</summary>
     public string? TlsHost { get; set; }
 
+    /// <summary>
+    /// A file holding the certificate (PEM or DER) of the authority that issued the server's certificate, trusted for
+    /// this store's connections only: for a server whose certificate comes from a private CA. Null (the default): the
+    /// machine's trust store decides. Needs <see cref="UseTls"/>.
+    /// </summary>
+    public string? TlsCaCertificatePath { get; set; }
+
     /// <summary>How long connecting may take, at start and on every reconnection; 5 seconds by default.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -75,8 +82,9 @@ public sealed class RedisKvChunkStoreOptions
     /// bad configuration at start, before anything opens a socket.
     /// </summary>
     /// <exception cref="ArgumentException">
-    /// A setting is out of range: no endpoint, an endpoint that is not <c>host:port</c>, a timeout below 1 ms, a key prefix
-    /// with spaces or braces, a value limit out of range, an empty name. The message names the setting (as
+    /// A setting is out of range: no endpoint, an endpoint that is not <c>host:port</c>, a CA certificate file that is
+    /// missing or not a certificate (or given without TLS), a timeout below 1 ms, a key prefix with spaces or braces, a
+    /// value limit out of range, an empty name. The message names the setting (as
     /// <c>RedisKvChunkStoreOptions.Setting</c>) and never holds the password.
     /// </exception>
     public void Validate() => RedisKvChunkStoreConfiguration.Validate(this);
