@@ -41,6 +41,12 @@ public sealed class KvTierHostingOptions
     /// <summary>The host name the server's TLS certificate must carry, when it differs from the endpoint's.</summary>
     public string? TlsHost { get; set; }
 
+    /// <summary>
+    /// A file with the certificate (PEM or DER) of the private authority that issued the server's certificate, trusted
+    /// for the tier's connections only; null: the machine's trust store decides. Needs <see cref="UseTls"/>.
+    /// </summary>
+    public string? TlsCaCertificatePath { get; set; }
+
     /// <summary>What every key of this deployment starts with (see <see cref="RedisKvChunkStoreOptions.KeyPrefix"/>).</summary>
     public string KeyPrefix { get; set; } = StoreDefaults.KeyPrefix;
 
@@ -77,6 +83,7 @@ public sealed class KvTierHostingOptions
             Password = Password,
             UseTls = UseTls,
             TlsHost = TlsHost,
+            TlsCaCertificatePath = TlsCaCertificatePath,
             KeyPrefix = KeyPrefix,
             ConnectTimeout = ConnectTimeout,
             OperationTimeout = OperationTimeout,

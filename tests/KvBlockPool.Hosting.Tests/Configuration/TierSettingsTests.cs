@@ -37,23 +37,33 @@ public sealed class TierSettingsTests
         { "Tier:EndPoints=", "KvBlockPool:Tier:EndPoints is empty; give at least one store as host:port (127.0.0.1:6379)." },
         { "Tier:EndPoints=cache:six", "KvBlockPool:Tier:EndPoints holds 'cache:six', which is not host:port." },
         { "Tier:KeyPrefix=kv{tag}:", "KvBlockPool:Tier:KeyPrefix must be at most 256 printable ASCII characters without spaces, '{' or '}'" },
+        { "Tier:TlsCaCertificatePath=ca.pem", "KvBlockPool:Tier:TlsCaCertificatePath is set but UseTls is not; a CA certificate only matters on a TLS connection." },
         { "Tier:UseTls=yes", "KvBlockPool:Tier:UseTls: 'yes' is not a boolean. Write true or false." },
         { "Tier:Enabled=maybe", "KvBlockPool:Tier:Enabled: 'maybe' is not a boolean. Write true or false." },
-        { "Tier:Database=3", "KvBlockPool:Tier:Database: not a setting of the tier. Use: Enabled, EndPoints, User, Password, UseTls, TlsHost, KeyPrefix, ConnectTimeout, OperationTimeout, TimeToLive, RestoreTimeout, MaxReadsInFlight, OffloadQueueCapacity." },
+        { "Tier:Database=3", "KvBlockPool:Tier:Database: not a setting of the tier. Use: Enabled, EndPoints, User, Password, UseTls, TlsHost, TlsCaCertificatePath, KeyPrefix, ConnectTimeout, OperationTimeout, TimeToLive, RestoreTimeout, MaxReadsInFlight, OffloadQueueCapacity." },
         { "Tier:User:Name=x", "KvBlockPool:Tier:User: expected a single value, found a section." },
         { "Tier:EndPoints:0:Host=x", "KvBlockPool:Tier:EndPoints:0: expected host:port, found a section." },
-        { "Tier=redis:6379", "KvBlockPool:Tier: expected a section with the keys Enabled, EndPoints, User, Password, UseTls, TlsHost, KeyPrefix, ConnectTimeout, OperationTimeout, TimeToLive, RestoreTimeout, MaxReadsInFlight, OffloadQueueCapacity, found a single value. Write \"Tier\": { \"EndPoints\": \"host:6379\" }." },
+        { "Tier=redis:6379", "KvBlockPool:Tier: expected a section with the keys Enabled, EndPoints, User, Password, UseTls, TlsHost, TlsCaCertificatePath, KeyPrefix, ConnectTimeout, OperationTimeout, TimeToLive, RestoreTimeout, MaxReadsInFlight, OffloadQueueCapacity, found a single value. Write \"Tier\": { \"EndPoints\": \"host:6379\" }." },
     };
 
     [Fact]
     public void Every_setting_of_the_section_is_bound()
     {
+        string authority = Path.Combine(Directory.CreateTempSubdirectory("kvblockpool-ca-").FullName, "ca.pem");
+        using (var key = System.Security.Cryptography.ECDsa.Create())
+        {
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test authority", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
+            File.WriteAllText(authority, certificate.ExportCertificatePem());
+        }
+
         using ServiceProvider services = Services(Section(
             ("Tier:EndPoints", " redis-a:6379, redis-b:6380 "),
             ("Tier:User", "kv"),
             ("Tier:Password", Password),
             ("Tier:UseTls", "true"),
             ("Tier:TlsHost", "cache.internal"),
+            ("Tier:TlsCaCertificatePath", authority),
             ("Tier:KeyPrefix", "prod:"),
             ("Tier:ConnectTimeout", "1.5s"),
             ("Tier:OperationTimeout", "00:00:00.200"),
@@ -65,10 +75,11 @@ public sealed class TierSettingsTests
         KvTierHostingOptions tier = services.GetRequiredService<IOptions<KvBlockPoolHostingOptions>>().Value.Tier!;
 
         Assert.Equal(["redis-a:6379", "redis-b:6380"], tier.EndPoints);
-        Assert.Equal(("kv", Password, true, "cache.internal", "prod:"), (tier.User, tier.Password, tier.UseTls, tier.TlsHost, tier.KeyPrefix));
+        Assert.Equal(("kv", Password, true, "cache.internal", authority, "prod:"), (tier.User, tier.Password, tier.UseTls, tier.TlsHost, tier.TlsCaCertificatePath, tier.KeyPrefix));
         Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromMilliseconds(200), TimeSpan.FromHours(2)), (tier.ConnectTimeout, tier.OperationTimeout, tier.TimeToLive));
         Assert.Equal((TimeSpan.FromMilliseconds(100), 8, 64), (tier.RestoreTimeout, tier.MaxReadsInFlight, tier.OffloadQueueCapacity));
         Assert.Equal("tier at redis-a:6379,redis-b:6380 as user 'kv' (password set), TLS on, prefix 'prod:', restore within 100 ms", tier.ToString());
+        Directory.Delete(Path.GetDirectoryName(authority)!, recursive: true);
     }
 
     [Fact]
