@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace KvBlockPool.Garnet;
 
@@ -27,6 +28,13 @@ public sealed class EmbeddedGarnetOptions
     public string? Password { get; set; }
 
     /// <summary>
+    /// A certificate with its private key that the server presents on a TLS connection, or null (the default) for plain
+    /// TCP. With one, every client must connect with TLS and trust the certificate's issuer. Not owned: the caller
+    /// disposes it after the server.
+    /// </summary>
+    public X509Certificate2? TlsCertificate { get; set; }
+
+    /// <summary>
     /// Memory for values, in MiB, <see cref="MinMemoryMiB"/> to <see cref="MaxMemoryMiB"/>; default 256. Without a storage
     /// tier Garnet is a cache: when values outgrow this, the oldest are dropped and read back as misses.
     /// </summary>
@@ -34,7 +42,7 @@ public sealed class EmbeddedGarnetOptions
 
     /// <summary>Describes the options without the password.</summary>
     public override string ToString() =>
-        $"{BindAddress}:{(Port == 0 ? "(free port)" : Port.ToString(System.Globalization.CultureInfo.InvariantCulture))}, {MemoryMiB} MiB, {(Password is null ? "no password" : "password set")}";
+        $"{BindAddress}:{(Port == 0 ? "(free port)" : Port.ToString(System.Globalization.CultureInfo.InvariantCulture))}, {MemoryMiB} MiB, {(Password is null ? "no password" : "password set")}, TLS {(TlsCertificate is null ? "off" : "on")}";
 
     /// <summary>Refuses options no server can start with, naming the option and what it accepts.</summary>
     internal void Validate()
@@ -47,6 +55,11 @@ public sealed class EmbeddedGarnetOptions
         if (Password is not null && string.IsNullOrWhiteSpace(Password))
         {
             throw new ArgumentException("Password is empty or white space: give a real one, or null for none.", nameof(Password));
+        }
+
+        if (TlsCertificate is { HasPrivateKey: false })
+        {
+            throw new ArgumentException($"TlsCertificate ({TlsCertificate.Subject}) has no private key: a server needs it to prove the certificate is its own. Load it with its key (a PKCS#12 file, or PEM with the key).", nameof(TlsCertificate));
         }
     }
 }

@@ -66,6 +66,11 @@ public sealed class EmbeddedGarnetServer : IDisposable
             settings.AuthSettings = new PasswordAuthenticationSettings(options.Password);
         }
 
+        if (options.TlsCertificate is { } certificate)
+        {
+            settings.TlsOptions = new ServerTls(certificate);
+        }
+
         GarnetServer? server = null;
         try
         {

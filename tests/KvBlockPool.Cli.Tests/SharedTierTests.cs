@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using KvBlockPool.Cli.Simulate.Tier;
+using KvBlockPool.Garnet;
+using KvBlockPool.Testing;
 
 namespace KvBlockPool.Cli.Tests;
 
@@ -83,10 +85,14 @@ public sealed class SharedTierTests
             SharedPrefix = new Simulate.SharedPrefix.SharedPrefixSettings { SystemPrompts = 2, SystemPromptTokens = 32, ReturnProbability = 0.25 },
         };
 
-        string line = string.Join(' ', SecondHostProcess.Arguments(settings, "127.0.0.1:7000"));
+        string line = string.Join(' ', SecondHostProcess.Arguments(settings, "127.0.0.1:7000", TierChoice.InProcess));
 
         Assert.Equal("simulate --preset tinyllama --capacity-mib 64 --agents 3 --threads 2 --duration 0.75 --seed 7 --workload shared-prefix --system-prompts 2 --return-probability 0.25 --tier 127.0.0.1:7000 --json --system-prompt-tokens 32 --diagnostics", line);
         Assert.DoesNotContain("secret", line, StringComparison.OrdinalIgnoreCase);
+
+        // An external tier over TLS: the second host connects the same way, trusting the same authority.
+        TierChoice tls = TierChoice.External("cache.example:6380") with { UseTls = true, CaCertificatePath = "/etc/kv/ca.pem" };
+        Assert.EndsWith("--tier cache.example:6380 --json --tier-tls --tier-ca /etc/kv/ca.pem --system-prompt-tokens 32 --diagnostics", string.Join(' ', SecondHostProcess.Arguments(settings, "cache.example:6380", tls)), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -112,6 +118,10 @@ public sealed class SharedTierTests
     [InlineData("--hosts applies only to --workload shared-prefix, not independent.", "--hosts", "2")]
     [InlineData("--hosts 2 shares the tier between hosts: it needs one, not --tier none.", "--workload", "shared-prefix", "--hosts", "2", "--tier", "none")]
     [InlineData("--hosts must be between 1 and 2, not 3.", "--workload", "shared-prefix", "--hosts", "3")]
+    [InlineData("--tier-tls applies to an external server: give --tier host:port (the embedded server listens on the loopback address without TLS).", "--workload", "shared-prefix", "--tier-tls")]
+    [InlineData("--tier-tls applies only to --workload shared-prefix, not independent.", "--tier-tls")]
+    [InlineData("--tier-ca applies to a TLS connection: add --tier-tls.", "--workload", "shared-prefix", "--tier", "127.0.0.1:6379", "--tier-ca", "ca.pem")]
+    [InlineData("--tier-ca '/nonexistent/ca.pem' is not a file: give the authority's certificate (PEM or DER).", "--workload", "shared-prefix", "--tier", "127.0.0.1:6379", "--tier-tls", "--tier-ca", "/nonexistent/ca.pem")]
     public void Bad_tier_options_exit_with_code_2_and_a_message_that_names_them(string message, params string[] options)
     {
         (int exit, string output, string error) = CliRun.Run(["simulate", .. options]);
@@ -119,6 +129,24 @@ public sealed class SharedTierTests
         Assert.Equal(ExitCodes.Usage, exit);
         Assert.Equal(1, Regex.Count(error, Regex.Escape(message)));
         Assert.DoesNotContain("operations", output, StringComparison.Ordinal); // nothing ran
+    }
+
+    [Fact]
+    public void An_external_tier_over_tls_from_a_private_authority_is_used_and_one_not_trusted_exits_with_code_2()
+    {
+        using var certificates = new TestCertificates();
+        using EmbeddedGarnetServer server = EmbeddedGarnetServer.Start(new EmbeddedGarnetOptions { TlsCertificate = certificates.Server });
+
+        JsonElement tier = CliRun.RunJson([.. SmallRun, "--tier", server.EndPoint, "--tier-tls", "--tier-ca", certificates.AuthorityPath]).GetProperty("tier");
+
+        Assert.Equal($"external server {server.EndPoint} over TLS", tier.GetProperty("where").GetString());
+        Assert.True(tier.GetProperty("offloadedChunks").GetInt64() > 0, tier.ToString());
+
+        // Without the authority the machine's trust store decides, and it does not know this one.
+        (int exit, string output, string error) = CliRun.Run([.. SmallRun, "--tier", server.EndPoint, "--tier-tls"]);
+        Assert.Equal(ExitCodes.Usage, exit);
+        Assert.Contains("could not be trusted over TLS", error, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, output);
     }
 
     [Fact]

@@ -89,6 +89,17 @@ internal sealed class SimulateOptions
         HelpName = "where",
     };
 
+    private readonly Option<bool> _tierTls = new("--tier-tls")
+    {
+        Description = "With --tier host:port: reach the server over TLS; its certificate must be trusted by the machine or by --tier-ca.",
+    };
+
+    private readonly Option<string?> _tierCa = new("--tier-ca")
+    {
+        Description = "With --tier-tls: a file with the certificate (PEM or DER) of the private authority that issued the server's certificate, trusted for this run's connections only.",
+        HelpName = "FILE",
+    };
+
     private readonly Option<int> _hosts = new Option<int>("--hosts")
     {
         Description = "Shared-prefix workload with a tier: hosts sharing it, 1 or 2. The second runs after the first, in a process of its own, with the same workload, and restores from the tier what the first computed; the report shows each host's local, tier and computed tokens.",
@@ -150,7 +161,7 @@ internal sealed class SimulateOptions
     /// <summary>Adds every option, and the check across them, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _workload, _systemPrompts, _systemPromptTokens, _returnProbability, _tier, _hosts, _diagnostics, _json, _plot })
+        foreach (Option option in new Option[] { _preset, _capacityMiB, _agents, _threads, _duration, _seed, _workload, _systemPrompts, _systemPromptTokens, _returnProbability, _tier, _tierTls, _tierCa, _hosts, _diagnostics, _json, _plot })
         {
             command.Add(option);
         }
@@ -167,7 +178,7 @@ internal sealed class SimulateOptions
             // A knob of the shared-prefix workload on another workload would be ignored silently: say so instead.
             if (OptionChecks.TryGetValue(result, _workload, WorkloadNames.Independent, out string workload) && workload == WorkloadNames.Independent)
             {
-                foreach (Option knob in new Option[] { _systemPrompts, _systemPromptTokens, _returnProbability, _tier, _hosts })
+                foreach (Option knob in new Option[] { _systemPrompts, _systemPromptTokens, _returnProbability, _tier, _tierTls, _tierCa, _hosts })
                 {
                     if (result.GetResult(knob) is { Implicit: false })
                     {
@@ -180,10 +191,33 @@ internal sealed class SimulateOptions
             {
                 result.AddError($"--hosts {hosts} shares the tier between hosts: it needs one, not --tier {TierChoice.None}.");
             }
+
+            CheckTls(result);
         });
     }
 
     public bool Json(ParseResult parse) => parse.GetValue(_json);
+
+    /// <summary>TLS is for an external server: the embedded one listens on loopback in plain TCP, and "none" has no server.</summary>
+    private void CheckTls(System.CommandLine.Parsing.CommandResult result)
+    {
+        bool tls = OptionChecks.TryGetValue(result, _tierTls, false, out bool useTls) && useTls;
+        OptionChecks.TryGetValue(result, _tierCa, null, out string? authority);
+        if (!tls && authority is not null)
+        {
+            result.AddError("--tier-ca applies to a TLS connection: add --tier-tls.");
+        }
+
+        if (tls && !(OptionChecks.TryGetValue(result, _tier, null, out string? tier) && tier is not null && TierChoice.TryParse(tier, out TierChoice? choice) && choice!.EndPoint is not null))
+        {
+            result.AddError($"--tier-tls applies to an external server: give --tier host:port (the {TierChoice.Embedded} server listens on the loopback address without TLS).");
+        }
+
+        if (authority is not null && !File.Exists(authority))
+        {
+            result.AddError($"--tier-ca '{authority}' is not a file: give the authority's certificate (PEM or DER).");
+        }
+    }
 
     public string? Plot(ParseResult parse) => parse.GetValue(_plot);
 
@@ -195,7 +229,7 @@ internal sealed class SimulateOptions
         int agents = parse.GetValue(_agents);
         bool shared = parse.GetValue(_workload) == WorkloadNames.SharedPrefix;
         TierChoice tier = !shared ? TierChoice.Off
-            : parse.GetValue(_tier) is { } text && TierChoice.TryParse(text, out TierChoice? chosen) ? chosen!
+            : parse.GetValue(_tier) is { } text && TierChoice.TryParse(text, out TierChoice? chosen) ? chosen! with { UseTls = parse.GetValue(_tierTls), CaCertificatePath = parse.GetValue(_tierCa) }
             : TierChoice.InProcess;
         return new SimulationSettings
         {

@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using Garnet;
 using Garnet.server;
 using Garnet.server.Auth.Settings;
-using Garnet.server.TLS;
 
 namespace KvBlockPool.Tier.Tests.Shared;
 
@@ -24,7 +23,7 @@ internal sealed class EmbeddedGarnet : IDisposable
     private readonly GarnetServer _server;
     private int _disposed;
 
-    private EmbeddedGarnet(int port, string? password, string logMemorySize, string pageSize, IGarnetTlsOptions? tls)
+    private EmbeddedGarnet(int port, string? password, string logMemorySize, string pageSize)
     {
         Port = port;
         var options = new GarnetServerOptions(null)
@@ -35,7 +34,6 @@ internal sealed class EmbeddedGarnet : IDisposable
             IndexMemorySize = "16m",
             QuietMode = true,
             NetworkReceiveBufferMaxSize = "16m",
-            TlsOptions = tls,
         };
         if (password is not null)
         {
@@ -58,9 +56,8 @@ internal sealed class EmbeddedGarnet : IDisposable
     /// oldest records. At least 4 pages.
     /// </param>
     /// <param name="pageSize">The log's page size in the same notation; at least 4 KiB.</param>
-    /// <param name="tls">TLS on every connection with these options, or null for plain TCP.</param>
-    public static EmbeddedGarnet Start(int port = 0, string? password = null, string logMemorySize = DefaultLogMemorySize, string pageSize = DefaultPageSize, IGarnetTlsOptions? tls = null) =>
-        new(port == 0 ? FreePort() : port, password, logMemorySize, pageSize, tls);
+    public static EmbeddedGarnet Start(int port = 0, string? password = null, string logMemorySize = DefaultLogMemorySize, string pageSize = DefaultPageSize) =>
+        new(port == 0 ? FreePort() : port, password, logMemorySize, pageSize);
 
     /// <summary>Stops the server and frees its port; idempotent (Garnet's own Dispose throws when repeated).</summary>
     public void Dispose()

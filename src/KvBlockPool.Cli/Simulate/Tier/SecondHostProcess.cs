@@ -27,7 +27,7 @@ internal static class SecondHostProcess
         };
         string[] prefix = Launcher(out string file);
         start.FileName = file;
-        foreach (string argument in prefix.Concat(Arguments(settings, tier.EndPoint)))
+        foreach (string argument in prefix.Concat(Arguments(settings, tier.EndPoint, settings.Tier)))
         {
             start.ArgumentList.Add(argument);
         }
@@ -58,7 +58,7 @@ internal static class SecondHostProcess
     }
 
     /// <summary>The second host's command line: the first's workload, as JSON, on the given tier, one host.</summary>
-    internal static IEnumerable<string> Arguments(SimulationSettings s, string endPoint)
+    internal static IEnumerable<string> Arguments(SimulationSettings s, string endPoint, TierChoice tier)
     {
         var arguments = new List<string>
         {
@@ -75,6 +75,15 @@ internal static class SecondHostProcess
             "--tier", endPoint,
             "--json",
         };
+        if (tier.UseTls)
+        {
+            arguments.Add("--tier-tls");
+            if (tier.CaCertificatePath is { } authority)
+            {
+                arguments.AddRange(["--tier-ca", authority]);
+            }
+        }
+
         if (s.SharedPrefix.SystemPromptTokens is { } tokens)
         {
             arguments.AddRange(["--system-prompt-tokens", Invariant(tokens)]);

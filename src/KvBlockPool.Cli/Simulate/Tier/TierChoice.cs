@@ -25,6 +25,12 @@ internal sealed record TierChoice
     /// <summary>The external server's <c>host:port</c>; null for the embedded server or no tier.</summary>
     public string? EndPoint { get; }
 
+    /// <summary>Whether the external server is reached over TLS (<c>--tier-tls</c>).</summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>The authority that issued the external server's certificate (<c>--tier-ca</c>), or null for the machine's trust store.</summary>
+    public string? CaCertificatePath { get; init; }
+
     public bool IsEmbedded { get; }
 
     public bool IsOff => EndPoint is null && !IsEmbedded;
@@ -44,7 +50,7 @@ internal sealed record TierChoice
     }
 
     /// <summary>How the report names it.</summary>
-    public override string ToString() => IsOff ? None : IsEmbedded ? "embedded Garnet (in this process, loopback)" : $"external server {EndPoint}";
+    public override string ToString() => IsOff ? None : IsEmbedded ? "embedded Garnet (in this process, loopback)" : $"external server {EndPoint}{(UseTls ? " over TLS" : string.Empty)}";
 
     private static bool IsHostAndPort(string text)
     {

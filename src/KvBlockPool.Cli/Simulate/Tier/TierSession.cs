@@ -58,12 +58,12 @@ internal sealed class TierSession : IDisposable
             }
 
             string endPoint = server?.EndPoint ?? choice.EndPoint!;
-            var options = new RedisKvChunkStoreOptions { Name = "simulate", Password = password };
+            var options = new RedisKvChunkStoreOptions { Name = "simulate", Password = password, UseTls = choice.UseTls, TlsCaCertificatePath = choice.CaCertificatePath };
             options.EndPoints.Add(endPoint);
             RedisKvChunkStore store = RedisKvChunkStore.ConnectAsync(options).GetAwaiter().GetResult();
             return new TierSession(choice, server, store, endPoint, secret);
         }
-        catch (Exception error) when (error is KvTierConnectionException or InvalidOperationException)
+        catch (Exception error) when (error is KvTierConnectionException or InvalidOperationException or ArgumentException)
         {
             server?.Dispose();
             throw new UsageException($"--tier {(choice.IsEmbedded ? TierChoice.Embedded : choice.EndPoint)}: {error.Message}");
