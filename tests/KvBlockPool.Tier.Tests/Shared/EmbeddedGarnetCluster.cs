@@ -62,7 +62,8 @@ internal sealed class EmbeddedGarnetCluster : IDisposable
     /// </summary>
     /// <param name="nodes">The primaries, 1 to 16.</param>
     /// <param name="readyTimeout">The longest to wait for the cluster to converge; 60 s by default (a busy machine).</param>
-    public static EmbeddedGarnetCluster Start(int nodes = 3, TimeSpan? readyTimeout = null)
+    /// <param name="meet">False to leave the nodes strangers (no <c>CLUSTER MEET</c>): a cluster that never converges, for the test of the failure.</param>
+    public static EmbeddedGarnetCluster Start(int nodes = 3, TimeSpan? readyTimeout = null, bool meet = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(nodes, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(nodes, 16);
@@ -71,7 +72,7 @@ internal sealed class EmbeddedGarnetCluster : IDisposable
         {
             cluster = new EmbeddedGarnetCluster(nodes);
             cluster.StartNodes();
-            cluster.Form(readyTimeout ?? TimeSpan.FromSeconds(60));
+            cluster.Form(readyTimeout ?? TimeSpan.FromSeconds(60), meet);
             return cluster;
         }
         catch
@@ -217,7 +218,7 @@ internal sealed class EmbeddedGarnetCluster : IDisposable
         }
     }
 
-    private void Form(TimeSpan readyTimeout)
+    private void Form(TimeSpan readyTimeout, bool meet)
     {
         using ConnectionMultiplexer admin = ConnectAdmin();
         var ids = new string[Count];
@@ -232,7 +233,7 @@ internal sealed class EmbeddedGarnetCluster : IDisposable
         }
 
         IServer first = admin.GetServer(EndPoints[0]);
-        for (int i = 1; i < Count; i++)
+        for (int i = 1; i < Count && meet; i++)
         {
             var endPoint = IPEndPoint.Parse(EndPoints[i]);
             Expect("OK", first.Execute("CLUSTER", "MEET", endPoint.Address.ToString(), endPoint.Port), 0, "CLUSTER MEET");
