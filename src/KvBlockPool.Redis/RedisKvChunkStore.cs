@@ -25,7 +25,10 @@ namespace KvBlockPool.Redis;
 /// an immediate <see cref="KvChunkStoreStatus.Unavailable"/> rather than a queued wait, and the client reconnects by
 /// itself in the background (logged, and seen in <see cref="IsConnected"/>). A read that has started ends at the
 /// operation timeout or the caller's cancellation, whichever is first; a value that arrives later is released
-/// without touching the caller's buffer.
+/// without touching the caller's buffer. In a cluster, a node that is down costs only the calls for its slots, each an
+/// immediate <see cref="KvChunkStoreStatus.Unavailable"/>: a call goes to the node that owns its key's slot, and a
+/// redirection (<c>MOVED</c>, <c>ASK</c>) is a miss rather than followed, since the client would resend it to the node
+/// named even while that node is down, and hold it there until a reconnection failed.
 /// </para>
 /// <para>
 /// <b>Reads into reused buffers.</b> A read takes the value as a lease from the client's pool and copies it once
@@ -49,6 +52,12 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
     private readonly ILogger _logger;
     private readonly TierMetrics _metrics;
     private int _disposed;
+
+    // Every call goes straight to the node the client maps its key's slot to, and a MOVED or ASK is a miss, not
+    // followed: the client resends a redirected call to the node named even while that node is down, as an internal
+    // call that waits for a reconnection (seconds) instead of failing fast. A MOVED still updates the client's slot map,
+    // so after a resharding only the first call for each moved slot misses.
+    private const CommandFlags Routing = CommandFlags.NoRedirect;
 
     private RedisKvChunkStore(ConnectionMultiplexer reads, ConnectionMultiplexer writes, RedisKvChunkStoreOptions options, ILogger logger)
     {
@@ -162,7 +171,7 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         Lease<byte>? lease;
         try
         {
-            pending = _readDatabase.StringGetLeaseAsync(ToRedisKey(key));
+            pending = _readDatabase.StringGetLeaseAsync(ToRedisKey(key), Routing);
         }
         catch (Exception ex) when (IsStoreFailure(ex))
         {
@@ -219,7 +228,7 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         // client's own timeout (the operation timeout, checked about once a second) bounds the wait.
         try
         {
-            bool stored = await _writeDatabase.StringSetAsync(ToRedisKey(key), value, _expiration).ConfigureAwait(false);
+            bool stored = await _writeDatabase.StringSetAsync(ToRedisKey(key), value, _expiration, flags: Routing).ConfigureAwait(false);
             return Finish(TierOperation.Put, key, stored ? KvChunkStoreStatus.Ok : KvChunkStoreStatus.Failed, value.Length, start, null);
         }
         catch (Exception ex) when (IsStoreFailure(ex))
@@ -230,11 +239,11 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
 
     /// <inheritdoc/>
     public ValueTask<KvChunkStoreStatus> ExistsAsync(KvTierKey key, CancellationToken cancellationToken = default) =>
-        RunAsync(TierOperation.Exists, key, static (database, redisKey) => database.KeyExistsAsync(redisKey), cancellationToken);
+        RunAsync(TierOperation.Exists, key, static (database, redisKey) => database.KeyExistsAsync(redisKey, Routing), cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask<KvChunkStoreStatus> DeleteAsync(KvTierKey key, CancellationToken cancellationToken = default) =>
-        RunAsync(TierOperation.Delete, key, static (database, redisKey) => database.KeyDeleteAsync(redisKey), cancellationToken);
+        RunAsync(TierOperation.Delete, key, static (database, redisKey) => database.KeyDeleteAsync(redisKey, Routing), cancellationToken);
 
     /// <summary>Closes the connections; calls after this throw <see cref="ObjectDisposedException"/>. Idempotent.</summary>
     public void Dispose()
@@ -327,6 +336,8 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
     {
         TimeoutException => KvChunkStoreStatus.TimedOut, // RedisTimeoutException too
         RedisConnectionException or ObjectDisposedException => KvChunkStoreStatus.Unavailable,
+        // A cluster node that is down or not serving the key's slot now (Routing): the slot is unreachable, not refused.
+        RedisServerException { Kind: RedisErrorKind.Moved or RedisErrorKind.Ask or RedisErrorKind.UnknownRedirectTarget or RedisErrorKind.ClusterDown } => KvChunkStoreStatus.Unavailable,
         RedisServerException => KvChunkStoreStatus.Rejected,
         _ => KvChunkStoreStatus.Failed,
     };
