@@ -1,0 +1,142 @@
+using BenchmarkDotNet.Attributes;
+using KvBlockPool.Garnet;
+using KvBlockPool.Lifecycle;
+using KvBlockPool.Prefix;
+using KvBlockPool.Redis;
+using KvBlockPool.Tier;
+
+namespace KvBlockPool.Benchmarks.Tier;
+
+/// <summary>
+/// The lifecycle suite's workload (<c>LifecycleBenchmarks</c>: admit a 512-token prompt on a Llama-3-8B pool, 128
+/// decode appends, release) with the prefix cache on: the admission is by the prompt's tokens and publishes its 32
+/// chunks when the "prefill" is done, as a host does. <see cref="NoTier"/> is the baseline; <see cref="WriteThrough"/>
+/// is the same on a pool whose cache writes every published chunk to a shared tier (an embedded Garnet) in the
+/// background. The target: write-through slows admission and decode by at most 5%.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Every operation admits a prompt never seen before (its first token is a counter), so its 32 chunks are new to the
+/// pool and to the tier and all 32 (64 MiB) are offloaded: written, not found already stored. That is far more than
+/// the offload can write in the time the operation takes without a model (a host's prefill of 512 tokens takes
+/// milliseconds on a GPU; here there is none), so the offload would fall behind, and a bounded queue would drop chunks
+/// and measure nothing. Instead each iteration is a fixed <see cref="OperationsPerIteration"/> operations, and the
+/// iteration cleanup (not timed) waits for the offload to finish (<see cref="BlockPool.FlushTierAsync"/>) and then
+/// evicts every cached chunk (<see cref="KvPrefixCache.Reset"/>, in both rows, so each iteration starts from an empty
+/// cache). The offload is therefore busy during every timed operation after the first of an iteration, which is the
+/// worst case for the foreground, and every chunk reaches the tier: the global cleanup prints the tier's statistics
+/// (Offloaded should equal 32 × operations, NotOffloaded 0).
+/// </para>
+/// <para>
+/// The pool holds every chunk of an iteration (nothing is evicted before its offload's turn) and the agent's own
+/// blocks. The release frees the agent's 8 decode blocks per layer; its 32 prompt blocks per layer stay cached until
+/// the cleanup's eviction, so with <see cref="BlockClearMode.ZeroOnFree"/> an operation clears 16 MiB, not the 80 MiB
+/// of the lifecycle suite.
+/// </para>
+/// </remarks>
+[MemoryDiagnoser]
+[BenchmarkCategory("Tier")]
+[InvocationCount(OperationsPerIteration)]
+[WarmupCount(3)]
+[IterationCount(20)]
+public class TierLifecycleBenchmarks
+{
+    /// <summary>Operations per iteration: the offload of an iteration's 4 × 32 chunks (256 MiB) is awaited after each.</summary>
+    public const int OperationsPerIteration = 4;
+
+    private const int PromptTokens = 512;
+    private const int DecodeTokens = 128;
+    private static readonly AgentId Agent = new(1);
+
+    private EmbeddedGarnetServer _server = null!;
+    private RedisKvChunkStore _store = null!;
+    private BlockPool _plainPool = null!;
+    private BlockPool _tierPool = null!;
+    private AgentCacheManager _plainManager = null!;
+    private AgentCacheManager _tierManager = null!;
+    private int[] _prompt = [];
+    private int _serial;
+    private long _tierOperations;
+
+    /// <summary>The pools' clear mode: <see cref="BlockClearMode.None"/> isolates the bookkeeping.</summary>
+    [Params(BlockClearMode.None, BlockClearMode.ZeroOnFree)]
+    public BlockClearMode ClearMode { get; set; }
+
+    /// <summary>Starts Garnet and builds both pools, each with room for an iteration's chunks and one agent.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        KvCacheSpec spec = KvCacheSpec.Llama3_8B();
+        int perLayer = (OperationsPerIteration * spec.BlocksForTokens(PromptTokens)) + spec.BlocksForTokens(PromptTokens + DecodeTokens);
+        _server = TierBenchmarkServer.Start();
+        _store = TierBenchmarkServer.Connect(_server, "lifecycle");
+        byte[] secret = TierBenchmarkServer.KeySecret();
+        _plainPool = new BlockPool(new BlockPoolOptions
+        {
+            Spec = spec,
+            CapacityBlocks = perLayer * spec.Layers,
+            ClearMode = ClearMode,
+            PrefixCache = new KvPrefixCacheOptions { KeySecret = secret },
+        });
+        _tierPool = new BlockPool(new BlockPoolOptions
+        {
+            Spec = spec,
+            CapacityBlocks = perLayer * spec.Layers,
+            ClearMode = ClearMode,
+            PrefixCache = new KvPrefixCacheOptions { KeySecret = secret, Tier = new KvTierOptions { Store = _store } },
+        });
+        _plainManager = new AgentCacheManager(_plainPool);
+        _tierManager = new AgentCacheManager(_tierPool);
+        _prompt = [.. Enumerable.Range(1, PromptTokens)];
+    }
+
+    /// <summary>Waits for the offload, then evicts every cached chunk of both pools (not timed).</summary>
+    [IterationCleanup]
+    public void AfterIteration()
+    {
+        _tierPool.FlushTierAsync().GetAwaiter().GetResult();
+        _tierPool.PrefixCache!.Reset();
+        _plainPool.PrefixCache!.Reset();
+    }
+
+    /// <summary>Prints what the offload did over the run, then disposes the managers, pools, store and server.</summary>
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _tierPool.FlushTierAsync().GetAwaiter().GetResult();
+        Console.WriteLine($"// Tier statistics ({ClearMode}): {_tierPool.GetTierStatistics()}; chunks published by write-through operations: {_tierOperations * (PromptTokens / _tierPool.Spec.TokensPerBlock)}");
+        _plainManager.Dispose();
+        _tierManager.Dispose();
+        _plainPool.Dispose();
+        _tierPool.Dispose();
+        _store.Dispose();
+        _server.Dispose();
+    }
+
+    /// <summary>The baseline: the lifecycle with the prefix cache and no tier.</summary>
+    /// <returns>Blocks released.</returns>
+    [Benchmark(Baseline = true)]
+    public int NoTier() => Lifecycle(_plainManager);
+
+    /// <summary>The same with write-through to the tier: the offload of the iteration's chunks runs meanwhile.</summary>
+    /// <returns>Blocks released.</returns>
+    [Benchmark]
+    public int WriteThrough()
+    {
+        _tierOperations++;
+        return Lifecycle(_tierManager);
+    }
+
+    private int Lifecycle(AgentCacheManager manager)
+    {
+        _prompt[0] = ++_serial; // a new prompt: its 32 chunks are new
+        manager.Admit(Agent, _prompt);
+        manager.PublishComputed(Agent, PromptTokens);
+        for (int step = 0; step < DecodeTokens; step++)
+        {
+            manager.Append(Agent);
+        }
+
+        return manager.Release(Agent);
+    }
+}
