@@ -13,7 +13,10 @@ namespace KvBlockPool.Benchmarks.Tier;
 /// decode appends, release) with the prefix cache on: the admission is by the prompt's tokens and publishes its 32
 /// chunks when the "prefill" is done, as a host does. <see cref="NoTier"/> is the baseline; <see cref="WriteThrough"/>
 /// is the same on a pool whose cache writes every published chunk to a shared tier (an embedded Garnet) in the
-/// background. The target: write-through slows admission and decode by at most 5%.
+/// background. The target: write-through slows admission and decode by at most 5%. Two more rows split that
+/// cost with a store that has no server (<see cref="DiscardingChunkStore"/>): <see cref="WriteThroughHookOnly"/>, where
+/// every chunk is found already stored (the events alone), and <see cref="WriteThroughDiscarded"/>, where every chunk is
+/// copied out and encoded and the write discarded (the host's side of an offload).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -58,6 +61,10 @@ public class TierLifecycleBenchmarks
     private BlockPool _tierPool = null!;
     private AgentCacheManager _plainManager = null!;
     private AgentCacheManager _tierManager = null!;
+    private BlockPool _hookPool = null!;
+    private BlockPool _encodePool = null!;
+    private AgentCacheManager _hookManager = null!;
+    private AgentCacheManager _encodeManager = null!;
     private int[] _prompt = [];
     private int _serial;
     private long _tierOperations;
@@ -92,8 +99,24 @@ public class TierLifecycleBenchmarks
             ClearMode = ClearMode,
             PrefixCache = new KvPrefixCacheOptions { KeySecret = secret, Tier = new KvTierOptions { Store = _store } },
         });
+        _hookPool = new BlockPool(new BlockPoolOptions
+        {
+            Spec = spec,
+            CapacityBlocks = perLayer * spec.Layers,
+            ClearMode = ClearMode,
+            PrefixCache = new KvPrefixCacheOptions { KeySecret = secret, Tier = new KvTierOptions { Store = new DiscardingChunkStore(alreadyStored: true) } },
+        });
+        _encodePool = new BlockPool(new BlockPoolOptions
+        {
+            Spec = spec,
+            CapacityBlocks = perLayer * spec.Layers,
+            ClearMode = ClearMode,
+            PrefixCache = new KvPrefixCacheOptions { KeySecret = secret, Tier = new KvTierOptions { Store = new DiscardingChunkStore(alreadyStored: false) } },
+        });
         _plainManager = new AgentCacheManager(_plainPool);
         _tierManager = new AgentCacheManager(_tierPool);
+        _hookManager = new AgentCacheManager(_hookPool);
+        _encodeManager = new AgentCacheManager(_encodePool);
         _prompt = [.. Enumerable.Range(1, PromptTokens)];
 
         // Tiered compilation promotes a method once it has been called 30 times after 100 ms without new unoptimized
@@ -139,6 +162,11 @@ public class TierLifecycleBenchmarks
 
         _tierPool.PrefixCache!.Reset();
         _plainPool.PrefixCache!.Reset();
+        foreach (BlockPool pool in (BlockPool[])[_hookPool, _encodePool])
+        {
+            pool.FlushTierAsync().GetAwaiter().GetResult();
+            pool.PrefixCache!.Reset();
+        }
     }
 
     /// <summary>Prints what the offload did over the run, then disposes the managers, pools, store and server.</summary>
@@ -154,10 +182,15 @@ public class TierLifecycleBenchmarks
             double seconds = (double)_offloadTicks / Stopwatch.Frequency;
             Console.WriteLine($"// Offload ({ClearMode}): {chunks} chunks in {seconds:F1} s of iterations and drains: {chunks / seconds:F0} chunks/s, {chunks * _tierPool.PrefixCache!.ChunkBytes / seconds / 1e6:F0} MB/s");
         }
+        Console.WriteLine($"// Tier statistics ({ClearMode}), hook only: {_hookPool.GetTierStatistics()}; host-side encode: {_encodePool.GetTierStatistics()}");
         _plainManager.Dispose();
         _tierManager.Dispose();
+        _hookManager.Dispose();
+        _encodeManager.Dispose();
         _plainPool.Dispose();
         _tierPool.Dispose();
+        _hookPool.Dispose();
+        _encodePool.Dispose();
         _store.Dispose();
         _server.Dispose();
     }
@@ -179,6 +212,22 @@ public class TierLifecycleBenchmarks
 
         return Lifecycle(_tierManager);
     }
+
+    /// <summary>
+    /// Write-through to a store that reports every chunk as already stored: the offload drains the cache's events and
+    /// writes nothing. The hook's own cost.
+    /// </summary>
+    /// <returns>Blocks released.</returns>
+    [Benchmark]
+    public int WriteThroughHookOnly() => Lifecycle(_hookManager);
+
+    /// <summary>
+    /// Write-through to a store that accepts and discards every write: the offload copies each chunk out of the pool and
+    /// encodes it (copy and checksums), as for Garnet, without the network and the server.
+    /// </summary>
+    /// <returns>Blocks released.</returns>
+    [Benchmark]
+    public int WriteThroughDiscarded() => Lifecycle(_encodeManager);
 
     private int Lifecycle(AgentCacheManager manager)
     {
