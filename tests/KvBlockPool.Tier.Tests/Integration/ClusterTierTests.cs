@@ -39,13 +39,9 @@ public sealed class ClusterTierTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task A_prompt_spread_over_the_cluster_s_nodes_is_restored_whole_by_another_host(bool listEveryNode)
     {
-        using EmbeddedGarnetCluster cluster = EmbeddedGarnetCluster.Start(Nodes);
-        await using RedisKvChunkStore firstStore = await ConnectAsync(cluster, listEveryNode, "first");
-        await using RedisKvChunkStore secondStore = await ConnectAsync(cluster, listEveryNode, "second");
-        using BlockPool first = Create(firstStore);
-        using BlockPool second = Create(secondStore);
-        using var firstManager = new AgentCacheManager(first);
-        using var secondManager = new AgentCacheManager(second);
+        await using TwoHosts hosts = await TwoHosts.StartAsync(listEveryNode);
+        (EmbeddedGarnetCluster cluster, RedisKvChunkStore firstStore, BlockPool first, BlockPool second, AgentCacheManager firstManager, AgentCacheManager secondManager) =
+            (hosts.Cluster, hosts.FirstStore, hosts.First, hosts.Second, hosts.FirstManager, hosts.SecondManager);
 
         byte[][] computed = await OffloadAsync(first, firstManager);
 
@@ -69,13 +65,9 @@ public sealed class ClusterTierTests(ITestOutputHelper output)
     [Fact]
     public async Task A_stopped_node_costs_the_chunks_from_its_first_one_on_and_nothing_else()
     {
-        using EmbeddedGarnetCluster cluster = EmbeddedGarnetCluster.Start(Nodes);
-        await using RedisKvChunkStore firstStore = await ConnectAsync(cluster, listEveryNode: true, "first");
-        await using RedisKvChunkStore secondStore = await ConnectAsync(cluster, listEveryNode: true, "second");
-        using BlockPool first = Create(firstStore);
-        using BlockPool second = Create(secondStore);
-        using var firstManager = new AgentCacheManager(first);
-        using var secondManager = new AgentCacheManager(second);
+        await using TwoHosts hosts = await TwoHosts.StartAsync(listEveryNode: true);
+        (EmbeddedGarnetCluster cluster, RedisKvChunkStore firstStore, BlockPool first, BlockPool second, AgentCacheManager firstManager, AgentCacheManager secondManager) =
+            (hosts.Cluster, hosts.FirstStore, hosts.First, hosts.Second, hosts.FirstManager, hosts.SecondManager);
         byte[][] computed = await OffloadAsync(first, firstManager);
 
         // The node to stop: not chunk 0's (some chunks must still be restored), and of the others the one whose first
@@ -115,6 +107,67 @@ public sealed class ClusterTierTests(ITestOutputHelper output)
         Assert.Equal((0, 0), (second.GetStatistics().Allocated, first.GetStatistics().Allocated));
         Assert.Null(second.FindInvariantViolation());
         Assert.Null(first.FindInvariantViolation());
+    }
+
+    /// <summary>A cluster and two hosts on it, each with a store, a pool and a manager; disposed in reverse order.</summary>
+    private sealed class TwoHosts : IAsyncDisposable
+    {
+        private TwoHosts(EmbeddedGarnetCluster cluster, RedisKvChunkStore firstStore, RedisKvChunkStore secondStore)
+        {
+            (Cluster, FirstStore, SecondStore) = (cluster, firstStore, secondStore);
+            First = Create(firstStore);
+            Second = Create(secondStore);
+            FirstManager = new AgentCacheManager(First);
+            SecondManager = new AgentCacheManager(Second);
+        }
+
+        public EmbeddedGarnetCluster Cluster { get; }
+
+        public RedisKvChunkStore FirstStore { get; }
+
+        public RedisKvChunkStore SecondStore { get; }
+
+        public BlockPool First { get; }
+
+        public BlockPool Second { get; }
+
+        public AgentCacheManager FirstManager { get; }
+
+        public AgentCacheManager SecondManager { get; }
+
+        public static async Task<TwoHosts> StartAsync(bool listEveryNode)
+        {
+            EmbeddedGarnetCluster cluster = EmbeddedGarnetCluster.Start(Nodes);
+            try
+            {
+                RedisKvChunkStore first = await ConnectAsync(cluster, listEveryNode, "first");
+                try
+                {
+                    return new TwoHosts(cluster, first, await ConnectAsync(cluster, listEveryNode, "second"));
+                }
+                catch
+                {
+                    await first.DisposeAsync();
+                    throw;
+                }
+            }
+            catch
+            {
+                cluster.Dispose();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            SecondManager.Dispose();
+            FirstManager.Dispose();
+            Second.Dispose();
+            First.Dispose();
+            await SecondStore.DisposeAsync();
+            await FirstStore.DisposeAsync();
+            Cluster.Dispose();
+        }
     }
 
     private static async Task<RedisKvChunkStore> ConnectAsync(EmbeddedGarnetCluster cluster, bool listEveryNode, string name)

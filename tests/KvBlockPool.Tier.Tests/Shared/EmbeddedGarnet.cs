@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Garnet;
 using Garnet.server;
 using Garnet.server.Auth.Settings;
@@ -57,7 +56,7 @@ internal sealed class EmbeddedGarnet : IDisposable
     /// </param>
     /// <param name="pageSize">The log's page size in the same notation; at least 4 KiB.</param>
     public static EmbeddedGarnet Start(int port = 0, string? password = null, string logMemorySize = DefaultLogMemorySize, string pageSize = DefaultPageSize) =>
-        new(port == 0 ? FreePort() : port, password, logMemorySize, pageSize);
+        new(port == 0 ? LoopbackEndPoint.FreePort() : port, password, logMemorySize, pageSize);
 
     /// <summary>Stops the server and frees its port; idempotent (Garnet's own Dispose throws when repeated).</summary>
     public void Dispose()
@@ -66,14 +65,5 @@ internal sealed class EmbeddedGarnet : IDisposable
         {
             _server.Dispose();
         }
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using Garnet;
 using Garnet.server;
 using StackExchange.Redis;
@@ -186,7 +185,7 @@ internal sealed class EmbeddedGarnetCluster : IDisposable
     {
         for (int i = 0; i < Count; i++)
         {
-            int port = FreePort();
+            int port = LoopbackEndPoint.FreePort();
             string directory = Path.Combine(_root, "node" + i.ToString(CultureInfo.InvariantCulture));
             Directory.CreateDirectory(directory);
             var options = new GarnetServerOptions(null)
@@ -335,14 +334,5 @@ internal sealed class EmbeddedGarnetCluster : IDisposable
         {
             throw new InvalidOperationException($"{command} on node {node} ({EndPoints[node]}) answered '{result}', not {expected}.");
         }
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

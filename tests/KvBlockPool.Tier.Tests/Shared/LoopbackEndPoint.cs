@@ -8,6 +8,16 @@ namespace KvBlockPool.Tier.Tests.Shared;
 /// </summary>
 internal static class LoopbackEndPoint
 {
+    /// <summary>A loopback port nobody listens on now: the operating system's pick for a listener closed at once.</summary>
+    public static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     /// <summary>The endpoint as the store takes it (<c>127.0.0.1:6379</c>, <c>[::1]:6379</c>).</summary>
     /// <param name="value">An IPv4 or IPv6 loopback address and a port.</param>
     /// <param name="source">Where the value came from, for the message.</param>
