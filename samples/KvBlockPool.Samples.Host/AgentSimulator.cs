@@ -51,7 +51,17 @@ internal sealed partial class AgentSimulator(
         {
             // Every chunk published reaches the tier before the counts are read; then the cache lets go of the
             // chunks no agent holds, so "still allocated" below means held by an agent, as without a cache.
-            await pool.FlushTierAsync(stoppingToken);
+            // Bounded on its own: a host stopped early (Ctrl+C) still gets its figures and its invariant check below.
+            using var flush = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await pool.FlushTierAsync(flush.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                FlushTimedOut(logger);
+            }
+
             KvTierStatistics tier = pool.GetTierStatistics() ?? default;
             Cached(logger, totals.CachedTokens, totals.PrefillTokens, totals.TierTokens, cache.GetStatistics().EvictedChunks, tier.Offloaded, tier.AlreadyStored, tier.NotOffloaded, tier.Restored, tier.Rejected);
             cache.Reset();
@@ -172,7 +182,7 @@ internal sealed partial class AgentSimulator(
             return null;
         }
 
-        var agent = new Agent(id, PromptStamp(shared), Stamp(id), decode);
+        var agent = new Agent(id, PromptStamp(shared), Stamp(id), decode, settings.SharedPromptTokens);
         using (KvCacheLease lease = manager.Lease(id))
         {
             for (int token = admission.CachedTokens; token < tokens.Length; token++)
@@ -210,7 +220,7 @@ internal sealed partial class AgentSimulator(
                 return true;
             }
 
-            if (!Holds(lease, 0, agent.FirstStamp) || !Holds(lease, slot.Token, agent.Stamp))
+            if (!HoldsPrompt(lease, agent) || !Holds(lease, slot.Token, agent.Stamp))
             {
                 totals.AddCorrupt();
                 Corrupt(logger, agent.Id);
@@ -236,6 +246,24 @@ internal sealed partial class AgentSimulator(
         }
     }
 
+    /// <summary>
+    /// Whether the agent's prompt still holds what was written for it: its first token, and with a shared prompt one
+    /// token of every chunk of it, the chunks another agent computed or the tier restored included.
+    /// </summary>
+    private static bool HoldsPrompt(KvCacheLease lease, Agent agent)
+    {
+        int tokensPerBlock = lease.Spec.TokensPerBlock;
+        for (int token = 0; token < Math.Max(1, agent.SharedTokens); token += tokensPerBlock)
+        {
+            if (!Holds(lease, token, agent.FirstStamp))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static bool Holds(KvCacheLease lease, int token, byte stamp)
     {
         KvCacheSpec spec = lease.Spec;
@@ -245,16 +273,22 @@ internal sealed partial class AgentSimulator(
             && !lease.GetValueVector<byte>(last, token, head).ContainsAnyExcept((byte)~stamp);
     }
 
-    /// <summary>Each agent's bytes differ from its neighbours', so a block handed to two agents would show.</summary>
-    private static byte Stamp(AgentId id) => (byte)((id.Value % 254) + 1);
+    /// <summary>
+    /// Each agent's bytes differ from its neighbours', so a block handed to two agents would show: 1 to 127, never 0
+    /// (zeroed memory) and never a shared prompt's.
+    /// </summary>
+    private static byte Stamp(AgentId id) => (byte)((id.Value % 127) + 1);
 
-    /// <summary>A shared prompt's bytes, the same whoever computed them: a chunk restored or shared must hold them.</summary>
-    private static byte PromptStamp(int prompt) => (byte)(0xF0 - prompt);
+    /// <summary>A shared prompt's bytes, the same whoever computed them (128 and up): a chunk restored or shared must hold them.</summary>
+    private static byte PromptStamp(int prompt) => (byte)(128 + prompt);
 
     /// <summary>An agent in flight: <paramref name="firstStamp"/> is what its first token holds (a shared prompt's, or its own).</summary>
-    private sealed class Agent(AgentId id, byte firstStamp, byte stamp, int decodeTokens)
+    private sealed class Agent(AgentId id, byte firstStamp, byte stamp, int decodeTokens, int sharedTokens = 0)
     {
         public AgentId Id { get; } = id;
+
+        /// <summary>The tokens of a shared prompt at the start of the agent's prompt; 0 without one.</summary>
+        public int SharedTokens { get; } = sharedTokens;
 
         public byte FirstStamp { get; } = firstStamp;
 
@@ -268,6 +302,9 @@ internal sealed partial class AgentSimulator(
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Done after {Seconds:F1} s: {Admitted} agents admitted, {Completed} completed, {Preempted} preempted; {PrefillTokens} prompt tokens written, {DecodedTokens} tokens decoded ({TokensPerSecond:F0}/s); {Waits} waits for blocks; peak {Peak}/{Capacity} blocks; {Allocated} still allocated.")]
     private static partial void Finished(ILogger logger, double seconds, long admitted, long completed, long preempted, long prefillTokens, long decodedTokens, double tokensPerSecond, long waits, int peak, int capacity, int allocated);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "The tier's offload did not finish within 30 s; its figures below are partial.")]
+    private static partial void FlushTimedOut(ILogger logger);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Prefix cache: {CachedTokens} of {PromptTokens} prompt tokens were cached, {TierTokens} of them restored from the tier; {Evicted} chunks evicted. Tier: {Offloaded} chunks offloaded, {AlreadyStored} already there, {NotOffloaded} not offloaded, {Restored} restored, {Rejected} values rejected.")]
     private static partial void Cached(ILogger logger, long cachedTokens, long promptTokens, long tierTokens, long evicted, long offloaded, long alreadyStored, long notOffloaded, long restored, long rejected);

@@ -62,6 +62,12 @@ internal sealed class SampleOptions
     /// </summary>
     public string Tier { get; set; } = NoTier;
 
+    /// <summary>The most shared prompts: each has a stamp of its own (128 and up) apart from the agents' (1 to 127).</summary>
+    public const int MaxSharedPrompts = 64;
+
+    /// <summary>The longest shared prompt, in tokens (its token ids are prompt × 1,000,000 + position).</summary>
+    public const int MaxSharedPromptTokens = 65_536;
+
     /// <summary>With a tier: how many system prompts the agents share (each agent's prompt starts with one of them).</summary>
     public int SharedPrompts { get; set; } = 4;
 
@@ -102,9 +108,9 @@ internal sealed class SampleOptions
             yield return $"{Section}:{nameof(Tier)} (--tier) is '{Tier}'; use {NoTier}, {EmbeddedTier} (a Garnet server in this process), or a server's host:port.";
         }
 
-        if (SharedPrompts < 1 || SharedPromptTokens < 1)
+        if (SharedPrompts is < 1 or > MaxSharedPrompts || SharedPromptTokens is < 1 or > MaxSharedPromptTokens)
         {
-            yield return $"{Section}:{nameof(SharedPrompts)} and {nameof(SharedPromptTokens)} must be at least 1 (they are {SharedPrompts} and {SharedPromptTokens}).";
+            yield return $"{Section}:{nameof(SharedPrompts)} must be 1 to {MaxSharedPrompts} and {nameof(SharedPromptTokens)} 1 to {MaxSharedPromptTokens} (they are {SharedPrompts} and {SharedPromptTokens}).";
         }
 
         if (PrometheusPort is < 0 or > 65535)

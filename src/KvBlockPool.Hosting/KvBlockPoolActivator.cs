@@ -14,6 +14,8 @@ namespace KvBlockPool.Hosting;
 /// </summary>
 internal sealed partial class KvBlockPoolActivator(IServiceProvider services) : IHostedService
 {
+    private BlockPool? _pool;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         ILogger logger = services.GetService<ILoggerFactory>()?.CreateLogger(typeof(KvBlockPoolActivator).FullName!) ?? NullLogger.Instance;
@@ -21,12 +23,15 @@ internal sealed partial class KvBlockPoolActivator(IServiceProvider services) : 
         // The tier's store first, without blocking a thread: the pool is built on a connected store.
         RedisKvChunkStore? store = await services.GetRequiredService<TierConnection>().ConnectAsync(cancellationToken).ConfigureAwait(false);
         BlockPool pool = services.GetRequiredService<BlockPool>();
+        _pool = pool;
         BlockPoolStatistics statistics = pool.GetStatistics();
         PoolReady(logger, pool.Name, pool.Spec, statistics.Capacity, pool.NativeBytes, pool.ClearMode, pool.DiagnosticsEnabled);
         if (store is not null)
         {
             KvBlockPoolHostingOptions options = services.GetRequiredService<IOptions<KvBlockPoolHostingOptions>>().Value;
-            TierReady(logger, pool.Name, options.Tier!);
+            // The description, not the options object: a structured logger could otherwise write out its password.
+            string tier = options.Tier!.ToString();
+            TierReady(logger, pool.Name, tier);
             if (options.PrefixCache?.KeySecret is null)
             {
                 TierWithoutSecret(logger, pool.Name);
@@ -34,11 +39,34 @@ internal sealed partial class KvBlockPoolActivator(IServiceProvider services) : 
         }
     }
 
-    // The container disposes the pool (and the manager before it) when the host is disposed, after every hosted service stopped.
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>
+    /// With a tier, waits (until the host's shutdown timeout) for the chunks published so far to be written, so a
+    /// stopping host leaves them to the others rather than dropping its queue. The container disposes the pool (and the
+    /// manager before it) when the host is disposed, after every hosted service stopped.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_pool is not { } pool)
+        {
+            return;
+        }
+
+        try
+        {
+            await pool.FlushTierAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The shutdown timeout ran out first: what is still queued is dropped with the pool, counted as not offloaded.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed by someone else already: nothing left to flush.
+        }
+    }
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Block pool '{Pool}' connected to its {Tier}.")]
-    private static partial void TierReady(ILogger logger, string pool, KvTierHostingOptions tier);
+    private static partial void TierReady(ILogger logger, string pool, string tier);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Block pool '{Pool}' has a shared tier but no PrefixCache:KeySecret: its chunk keys come from a secret drawn for this pool alone, so no other host (and no restart of this one) can reuse what it writes. Give every host sharing the tier the same secret.")]
     private static partial void TierWithoutSecret(ILogger logger, string pool);

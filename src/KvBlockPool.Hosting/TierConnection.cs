@@ -13,8 +13,11 @@ namespace KvBlockPool.Hosting;
 /// </summary>
 /// <remarks>
 /// In a Generic Host the activator connects asynchronously when the host starts, so a store that cannot be reached or
-/// refuses the credentials fails the start with a <see cref="KvTierConnectionException"/>. A pool resolved outside a
-/// started host (a plain service provider) connects on that first resolve instead, synchronously.
+/// refuses the credentials fails the start with a <see cref="KvTierConnectionException"/>. The pool connects on its
+/// first resolve instead, synchronously, when it is resolved earlier: from a plain service provider, or by a hosted
+/// service that takes the pool or the manager in its constructor (the host builds its hosted services before it starts
+/// any). Either way the connect is bounded by the tier's connect timeout (at most a minute) and not by cancellation: a
+/// connect abandoned halfway would leave a store nobody closes.
 /// </remarks>
 internal sealed class TierConnection(IOptions<KvBlockPoolHostingOptions> options, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     : IAsyncDisposable, IDisposable
@@ -63,18 +66,24 @@ internal sealed class TierConnection(IOptions<KvBlockPoolHostingOptions> options
 
     public async ValueTask DisposeAsync()
     {
-        RedisKvChunkStore? store = TakeStore();
+        // A connect still in flight (a start that was cancelled) is waited for without blocking a thread, then closed.
+        await _connecting.WaitAsync().ConfigureAwait(false);
+        RedisKvChunkStore? store = TakeStoreHeld();
         if (store is not null)
         {
             await store.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    public void Dispose() => TakeStore()?.Dispose();
-
-    private RedisKvChunkStore? TakeStore()
+    public void Dispose()
     {
         _connecting.Wait();
+        TakeStoreHeld()?.Dispose();
+    }
+
+    /// <summary>Marks the connection disposed and hands its store over; the caller holds <see cref="_connecting"/>, released here.</summary>
+    private RedisKvChunkStore? TakeStoreHeld()
+    {
         try
         {
             _disposed = true;

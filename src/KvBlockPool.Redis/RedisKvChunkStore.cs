@@ -83,8 +83,12 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
     /// <summary>The tier's name (<see cref="RedisKvChunkStoreOptions.Name"/>), as metrics and logs show it.</summary>
     public string Name { get; }
 
-    /// <summary>Whether both connections are up now; while one is not, the calls it carries are <see cref="KvChunkStoreStatus.Unavailable"/>.</summary>
-    public bool IsConnected => Volatile.Read(ref _disposed) == 0 && _reads.IsConnected && _writes.IsConnected;
+    /// <summary>
+    /// Whether both connections reach every server now (every node of a cluster); while one does not, the calls for
+    /// the keys it holds are <see cref="KvChunkStoreStatus.Unavailable"/>. Allocates a little (the client's server
+    /// list): for a health check, not for a hot path.
+    /// </summary>
+    public bool IsConnected => Volatile.Read(ref _disposed) == 0 && ReachesEveryServer(_reads) && ReachesEveryServer(_writes);
 
     /// <summary>
     /// Checks <paramref name="options"/>, then connects and authenticates. Fails here, with nothing read or written,
@@ -126,14 +130,17 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         }
         catch (RedisConnectionException ex)
         {
-            // The client reports a TLS handshake refused for a certificate as an authentication failure too: tell them
-            // apart, since the fix is a certificate, not a password.
-            bool tls = FindInner<AuthenticationException>(ex) is not null;
-            bool authentication = !tls && (ex.FailureType == ConnectionFailureType.AuthenticationFailure
-                || ex.Message.Contains("WRONGPASS", StringComparison.Ordinal)
-                || ex.Message.Contains("NOAUTH", StringComparison.Ordinal));
+            // The client reports every failed handshake as an authentication failure: a certificate refused, and a
+            // handshake that got no answer (a TLS client at a plain port waits for a reply that never comes). Only
+            // WRONGPASS or NOAUTH is the server refusing the credentials; with TLS on, anything else in an
+            // "authentication" failure is the handshake, whose fix is a certificate or a port, not a password.
+            bool refused = ex.Message.Contains("WRONGPASS", StringComparison.Ordinal) || ex.Message.Contains("NOAUTH", StringComparison.Ordinal);
+            AuthenticationException? handshake = FindInner<AuthenticationException>(ex);
+            bool tls = !refused && (handshake is not null || (options.UseTls && ex.FailureType == ConnectionFailureType.AuthenticationFailure));
+            bool authentication = !tls && (refused || ex.FailureType == ConnectionFailureType.AuthenticationFailure);
+            string reason = (handshake ?? ex.InnerException ?? ex).Message.TrimEnd('.');
             string message = tls
-                ? $"The KV {options} could not be trusted over TLS: {FindInner<AuthenticationException>(ex)!.Message} Check the server's certificate, the name it must carry (TlsHost) and the authority that issued it (TlsCaCertificatePath, or the machine's trust store). Nothing was read or written."
+                ? $"The KV {options} could not complete the TLS handshake ({reason}). Check that the server speaks TLS on this port, the name its certificate carries (TlsHost) and the authority that issued it (TlsCaCertificatePath, or the machine's trust store). Nothing was read or written."
                 : authentication
                 ? $"The KV {options} refused the credentials: check the user and password (the store answered {ex.FailureType}). Nothing was read or written."
                 : $"The KV {options} could not be reached within {options.ConnectTimeout.TotalMilliseconds:0} ms ({ex.FailureType}). Check that the store runs and listens there{(options.UseTls ? " and speaks TLS" : " without TLS")}; nothing was read or written.";
@@ -141,6 +148,10 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
             throw new KvTierConnectionException(message, ex) { IsAuthenticationFailure = authentication, IsTlsFailure = tls };
         }
     }
+
+    // The client's own IsConnected means "any server": in a cluster with a node down it stays true.
+    private static bool ReachesEveryServer(ConnectionMultiplexer connection) =>
+        connection.IsConnected && connection.GetServers().All(server => server.IsConnected);
 
     private static T? FindInner<T>(Exception exception)
         where T : Exception
@@ -338,6 +349,8 @@ public sealed class RedisKvChunkStore : IKvChunkStore, IAsyncDisposable, IDispos
         RedisConnectionException or ObjectDisposedException => KvChunkStoreStatus.Unavailable,
         // A cluster node that is down or not serving the key's slot now (Routing): the slot is unreachable, not refused.
         RedisServerException { Kind: RedisErrorKind.Moved or RedisErrorKind.Ask or RedisErrorKind.UnknownRedirectTarget or RedisErrorKind.ClusterDown } => KvChunkStoreStatus.Unavailable,
+        // A server still loading its data, without its primary, or asking to retry: unreachable for now, not a refusal.
+        RedisServerException { Kind: RedisErrorKind.Loading or RedisErrorKind.MasterDown or RedisErrorKind.TryAgain } => KvChunkStoreStatus.Unavailable,
         RedisServerException => KvChunkStoreStatus.Rejected,
         _ => KvChunkStoreStatus.Failed,
     };

@@ -47,16 +47,23 @@ internal static class RedisKvChunkStoreConfiguration
             throw new ArgumentException("RedisKvChunkStoreOptions.EndPoints is empty; give at least one store as host:port (127.0.0.1:6379).", nameof(options));
         }
 
-        var probe = new EndPointCollection();
-        foreach (string endPoint in options.EndPoints)
+        // Parsed here, strictly, rather than by the client's own parser, which takes a whole connection string
+        // ("host:6380,password=...") as endpoints: a pasted connection string would pass and later be printed. A refused
+        // entry is named by its position, never quoted, for the same reason.
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (int i = 0; i < options.EndPoints.Count; i++)
         {
-            try
+            string? endPoint = options.EndPoints[i];
+            if (!IsHostAndPort(endPoint))
             {
-                probe.Add(endPoint ?? throw new ArgumentException("null"));
+                throw new ArgumentException(
+                    Invariant($"RedisKvChunkStoreOptions.EndPoints[{i}] is not host:port (a host name, an IPv4 address or a bracketed IPv6 address, a colon, a port 1 to 65535; nothing else, such as a connection string's options). The value is not shown: it may hold a password."),
+                    nameof(options));
             }
-            catch (ArgumentException)
+
+            if (!seen.Add(endPoint!))
             {
-                throw new ArgumentException($"RedisKvChunkStoreOptions.EndPoints holds '{endPoint}', which is not host:port.", nameof(options));
+                throw new ArgumentException(Invariant($"RedisKvChunkStoreOptions.EndPoints[{i}] repeats an earlier endpoint; give each server once."), nameof(options));
             }
         }
 
@@ -108,10 +115,36 @@ internal static class RedisKvChunkStoreConfiguration
         {
             using X509Certificate2 certificate = LoadCertificate(path);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
         {
             throw new ArgumentException($"RedisKvChunkStoreOptions.TlsCaCertificatePath names '{path}', which holds no certificate that can be read ({ex.Message}). Give the CA certificate's file (PEM or DER).", nameof(options));
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="text"/> is exactly a host and a port: a DNS name or an IPv4 address, or an IPv6 address
+    /// in brackets, then a port 1 to 65535.
+    /// </summary>
+    internal static bool IsHostAndPort(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        string host = text[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']'))
+        {
+            return System.Net.IPAddress.TryParse(host[1..^1], out System.Net.IPAddress? address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        }
+
+        return Uri.CheckHostName(host) is UriHostNameType.Dns or UriHostNameType.IPv4;
     }
 
     private static X509Certificate2 LoadCertificate(string path) => X509CertificateLoader.LoadCertificateFromFile(path);

@@ -12,6 +12,8 @@ internal static class Duration
     /// <summary>The forms accepted, for messages.</summary>
     public const string AcceptedForms = "a number with a unit: ms, s, min or h (for example \"250ms\" or \"5s\"), or hh:mm:ss(.fff) such as \"00:00:05\"";
 
+    private static readonly string[] TimeSpanFormats = [@"hh\:mm\:ss", @"hh\:mm\:ss\.FFFFFFF"];
+
     private static readonly (string Unit, double Milliseconds)[] Units =
     [
         ("ms", 1),
@@ -35,7 +37,9 @@ internal static class Duration
         ReadOnlySpan<char> span = text.AsSpan().Trim();
         if (span.Contains(':'))
         {
-            return TimeSpan.TryParse(span, CultureInfo.InvariantCulture, out duration);
+            // Exactly hh:mm:ss with optional fractions: TimeSpan.TryParse would also read "0:30" as 30 minutes, which a
+            // host meaning 30 seconds would not notice.
+            return TimeSpan.TryParseExact(span, TimeSpanFormats, CultureInfo.InvariantCulture, out duration);
         }
 
         int split = span.Length;

@@ -18,6 +18,7 @@ internal static class PoolOptionsBuilder
     private const int MinAlignment = 16;
     private const int MaxAlignment = 1024 * 1024;
     private const string LibraryPrefix = "BlockPoolOptions.";
+    private static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromMinutes(1);
 
     /// <summary>Builds the pool's options; on failure returns null and adds one message per problem to <paramref name="failures"/>.</summary>
     public static BlockPoolOptions? TryBuild(KvBlockPoolHostingOptions options, List<string> failures)
@@ -326,6 +327,12 @@ internal static class PoolOptionsBuilder
         if (!(tier.RestoreTimeout > TimeSpan.Zero && tier.RestoreTimeout <= TimeSpan.FromMinutes(1)))
         {
             failures.Add(Invariant($"{Key(options, group, nameof(tier.RestoreTimeout))}: {tier.RestoreTimeout}. Give more than 0 and at most 1 minute, such as \"250ms\" (the default)."));
+        }
+
+        if (tier.ConnectTimeout > MaxConnectTimeout)
+        {
+            // The start waits this long and cannot be cancelled meanwhile (see TierConnection).
+            failures.Add(Invariant($"{Key(options, group, nameof(tier.ConnectTimeout))}: {tier.ConnectTimeout}. A host's start waits this long for the tier: give at most 1 minute (5s by default)."));
         }
 
         if (tier.MaxReadsInFlight is < 1 or > KvTierOptions.MaxReadsInFlightLimit)

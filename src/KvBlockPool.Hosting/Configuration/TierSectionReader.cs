@@ -19,7 +19,7 @@ internal static class TierSectionReader
             (nameof(KvTierHostingOptions.UseTls), (o, t, s) => t.UseTls = SectionReader.ReadBool(o, s) ?? t.UseTls),
             (nameof(KvTierHostingOptions.TlsHost), (_, t, s) => t.TlsHost = NullIfEmpty(s.Value)),
             (nameof(KvTierHostingOptions.TlsCaCertificatePath), (_, t, s) => t.TlsCaCertificatePath = NullIfEmpty(s.Value)),
-            (nameof(KvTierHostingOptions.KeyPrefix), (_, t, s) => t.KeyPrefix = s.Value ?? t.KeyPrefix),
+            (nameof(KvTierHostingOptions.KeyPrefix), (_, t, s) => t.KeyPrefix = NullIfEmpty(s.Value) ?? t.KeyPrefix),
             (nameof(KvTierHostingOptions.ConnectTimeout), (o, t, s) => t.ConnectTimeout = ReadDuration(o, s) ?? t.ConnectTimeout),
             (nameof(KvTierHostingOptions.OperationTimeout), (o, t, s) => t.OperationTimeout = ReadDuration(o, s) ?? t.OperationTimeout),
             (nameof(KvTierHostingOptions.TimeToLive), (o, t, s) => t.TimeToLive = ReadDuration(o, s)),

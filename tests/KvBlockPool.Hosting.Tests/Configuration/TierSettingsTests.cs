@@ -28,6 +28,7 @@ public sealed class TierSettingsTests
         { "Tier:RestoreTimeout=250", "KvBlockPool:Tier:RestoreTimeout: '250' is not a duration. Write a number with a unit: ms, s, min or h (for example \"250ms\" or \"5s\"), or hh:mm:ss(.fff) such as \"00:00:05\"." },
         { "Tier:RestoreTimeout=2min", "KvBlockPool:Tier:RestoreTimeout: 00:02:00. Give more than 0 and at most 1 minute, such as \"250ms\" (the default)." },
         { "Tier:RestoreTimeout=0s", "KvBlockPool:Tier:RestoreTimeout: 00:00:00. Give more than 0" },
+        { "Tier:ConnectTimeout=2min", "KvBlockPool:Tier:ConnectTimeout: 00:02:00. A host's start waits this long for the tier: give at most 1 minute (5s by default)." },
         { "Tier:ConnectTimeout=soon", "KvBlockPool:Tier:ConnectTimeout: 'soon' is not a duration." },
         { "Tier:ConnectTimeout=0.5ms", "KvBlockPool:Tier:ConnectTimeout is 00:00:00.0005000; give 1 ms to 2147483647 ms." },
         { "Tier:TimeToLive=-1h", "KvBlockPool:Tier:TimeToLive is -01:00:00; give 1 ms or more, or null to leave eviction to the store." },
@@ -35,7 +36,12 @@ public sealed class TierSettingsTests
         { "Tier:MaxReadsInFlight=many", "KvBlockPool:Tier:MaxReadsInFlight: 'many' is not a whole number" },
         { "Tier:OffloadQueueCapacity=2147483647", "KvBlockPool:Tier:OffloadQueueCapacity: 2147483647. Give 1 to 1048576 (1024 by default)." },
         { "Tier:EndPoints=", "KvBlockPool:Tier:EndPoints is empty; give at least one store as host:port (127.0.0.1:6379)." },
-        { "Tier:EndPoints=cache:six", "KvBlockPool:Tier:EndPoints holds 'cache:six', which is not host:port." },
+        { "Tier:EndPoints=cache:six", "KvBlockPool:Tier:EndPoints[0] is not host:port (a host name, an IPv4 address or a bracketed IPv6 address, a colon, a port 1 to 65535; nothing else, such as a connection string's options). The value is not shown: it may hold a password." },
+        { "Tier:EndPoints=cache:6380,password=hunter2-not-shown", "KvBlockPool:Tier:EndPoints[1] is not host:port" },
+        { "Tier:EndPoints=redis://:hunter2-not-shown@cache:6379", "KvBlockPool:Tier:EndPoints[0] is not host:port" },
+        { "Tier:EndPoints=cache", "KvBlockPool:Tier:EndPoints[0] is not host:port" },
+        { "Tier:EndPoints=cache:0", "KvBlockPool:Tier:EndPoints[0] is not host:port" },
+        { "Tier:EndPoints=cache:6379, CACHE:6379", "KvBlockPool:Tier:EndPoints[1] repeats an earlier endpoint; give each server once." },
         { "Tier:KeyPrefix=kv{tag}:", "KvBlockPool:Tier:KeyPrefix must be at most 256 printable ASCII characters without spaces, '{' or '}'" },
         { "Tier:TlsCaCertificatePath=ca.pem", "KvBlockPool:Tier:TlsCaCertificatePath is set but UseTls is not; a CA certificate only matters on a TLS connection." },
         { "Tier:UseTls=yes", "KvBlockPool:Tier:UseTls: 'yes' is not a boolean. Write true or false." },
@@ -83,11 +89,11 @@ public sealed class TierSettingsTests
     }
 
     [Fact]
-    public void An_array_of_endpoints_binds_from_json_and_an_omitted_setting_keeps_the_library_default()
+    public void An_array_of_endpoints_binds_from_json_and_an_omitted_or_empty_setting_keeps_the_library_default()
     {
         IConfiguration json = new ConfigurationBuilder()
             .AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(
-                """{ "KvBlockPool": { "Preset": "TinyLlama_1_1B", "CapacityBlocks": 220, "PrefixCache": { }, "Tier": { "EndPoints": [ "a:1", "b:2" ] } } }""")))
+                """{ "KvBlockPool": { "Preset": "TinyLlama_1_1B", "CapacityBlocks": 220, "PrefixCache": { }, "Tier": { "EndPoints": [ "a:1", "b:2" ], "KeyPrefix": "" } } }""")))
             .Build();
         var services = new ServiceCollection();
         services.AddKvBlockPool(json.GetSection(TestHosts.Section));
@@ -136,7 +142,8 @@ public sealed class TierSettingsTests
         // One failure per problem; an endpoint that could not be read also leaves the list empty, which is said too.
         Assert.Contains(failure.Failures, message => message.StartsWith(expected, StringComparison.Ordinal));
         Assert.DoesNotContain(Password, failure.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain(host.Logs(), r => r.Message.Contains(Password, StringComparison.Ordinal));
+        Assert.DoesNotContain("hunter2", failure.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(host.Logs(), r => r.Message.Contains(Password, StringComparison.Ordinal) || r.Message.Contains("hunter2", StringComparison.Ordinal));
         Assert.Equal(before, BlockPool.LiveNativeBytes);
     }
 
@@ -216,6 +223,10 @@ public sealed class TierSettingsTests
     [InlineData("1e400s")]
     [InlineData("99999999999h")]
     [InlineData("1:2:3:4:5")]
+    [InlineData("0:30")]
+    [InlineData("1:2")]
+    [InlineData("1.02:00:00")]
+    [InlineData("00:00:60")]
     [InlineData("  ")]
     [InlineData(null)]
     public void A_duration_without_a_unit_or_out_of_range_is_refused(string? text)

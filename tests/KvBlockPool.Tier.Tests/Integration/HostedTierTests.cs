@@ -68,6 +68,24 @@ public sealed class HostedTierTests(GarnetFixture garnet)
     }
 
     [Fact]
+    public async Task A_stopping_host_writes_what_it_published_before_its_pool_goes()
+    {
+        using IHost host = Build(Settings("stopping"));
+        await host.StartAsync();
+        AgentCacheManager manager = host.Services.GetRequiredService<AgentCacheManager>();
+        BlockPool pool = host.Services.GetRequiredService<BlockPool>();
+        await manager.AdmitAsync(new AgentId(1), Prompt);
+        Fill(manager, new AgentId(1));
+        manager.PublishComputed(new AgentId(1), Prompt.Length);
+        manager.Release(new AgentId(1));
+
+        // No flush of our own: the host's stop waits for the offload, so all 3 chunks are written when it returns.
+        await host.StopAsync();
+
+        Assert.Equal(3, pool.GetTierStatistics()!.Value.Offloaded);
+    }
+
+    [Fact]
     public async Task A_tier_without_a_key_secret_works_for_its_own_pool_and_warns_that_no_other_host_can_share_it()
     {
         Dictionary<string, string?> settings = Settings("no-secret");

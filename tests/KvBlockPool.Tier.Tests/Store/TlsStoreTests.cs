@@ -63,7 +63,22 @@ public sealed class TlsStoreTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"{what}: {error.Message}");
         Assert.False(error.IsAuthenticationFailure, error.ToString());
         Assert.Equal(what != "plain text", error.IsTlsFailure);
-        Assert.Contains(what == "plain text" ? "could not be reached" : "could not be trusted over TLS", error.Message, StringComparison.Ordinal);
+        Assert.Contains(what == "plain text" ? "could not be reached" : "could not complete the TLS handshake", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_tls_client_against_a_plain_server_fails_at_start_and_says_to_check_that_the_server_speaks_tls()
+    {
+        using EmbeddedGarnetServer server = EmbeddedGarnetServer.Start();
+        RedisKvChunkStoreOptions options = Options(server);
+        options.ConnectTimeout = TimeSpan.FromSeconds(5); // the handshake waits for a reply that never comes, this long
+
+        KvTierConnectionException error = await Assert.ThrowsAsync<KvTierConnectionException>(() => RedisKvChunkStore.ConnectAsync(options));
+
+        output.WriteLine(error.Message);
+        Assert.False(error.IsAuthenticationFailure, error.ToString());
+        Assert.True(error.IsTlsFailure, error.ToString());
+        Assert.Contains("Check that the server speaks TLS on this port", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
