@@ -41,8 +41,7 @@ internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccu
             return Disposed(failureStatus);
         }
 
-        int inUse = statistics.Allocated;
-        double occupancy = (double)inUse / statistics.Capacity;
+        double occupancy = (double)statistics.Allocated / statistics.Capacity;
         var data = new Dictionary<string, object>
         {
             ["pool"] = pool.Name,
@@ -87,7 +86,7 @@ internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccu
         if (occupancy >= degradedOccupancy)
         {
             return HealthCheckResult.Degraded(
-                Invariant($"Block pool '{pool.Name}' is {Percent(occupancy)} full ({inUse}/{statistics.Capacity} blocks in use, {statistics.Agents} agent(s)), at or above the {Percent(degradedOccupancy)} threshold{cached}."),
+                Invariant($"Block pool '{pool.Name}' is {Percent(occupancy)} full ({statistics.Allocated}/{statistics.Capacity} blocks in use, {statistics.Agents} agent(s)), at or above the {Percent(degradedOccupancy)} threshold{cached}."),
                 data: data);
         }
 
@@ -99,7 +98,7 @@ internal sealed class KvBlockPoolHealthCheck(BlockPool pool, double degradedOccu
         }
 
         return HealthCheckResult.Healthy(
-            Invariant($"Block pool '{pool.Name}': {inUse}/{statistics.Capacity} blocks in use ({Percent(occupancy)}), {statistics.Agents} agent(s){cached}."),
+            Invariant($"Block pool '{pool.Name}': {statistics.Allocated}/{statistics.Capacity} blocks in use ({Percent(occupancy)}), {statistics.Agents} agent(s){cached}."),
             data);
     }
 
