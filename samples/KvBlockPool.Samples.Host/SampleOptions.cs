@@ -1,3 +1,5 @@
+using KvBlockPool.Redis;
+
 namespace KvBlockPool.Samples.Host;
 
 /// <summary>The simulated traffic, from the "Sample" section of appsettings.json or the command line.</summary>
@@ -103,7 +105,7 @@ internal sealed class SampleOptions
             yield return $"{Section}: {nameof(HealthIntervalSeconds)} must be positive and {nameof(MetricsIntervalMilliseconds)} at least 100.";
         }
 
-        if (UsesTier && !UsesEmbeddedTier && !IsHostAndPort(Tier))
+        if (UsesTier && !UsesEmbeddedTier && !RedisKvChunkStoreOptions.IsEndPoint(Tier))
         {
             yield return $"{Section}:{nameof(Tier)} (--tier) is '{Tier}'; use {NoTier}, {EmbeddedTier} (a Garnet server in this process), or a server's host:port.";
         }
@@ -117,11 +119,5 @@ internal sealed class SampleOptions
         {
             yield return $"{Section}:{nameof(PrometheusPort)} (--prometheus-port) is {PrometheusPort}; use 0 for none or a port from 1 to 65535.";
         }
-    }
-
-    private static bool IsHostAndPort(string text)
-    {
-        int colon = text.LastIndexOf(':');
-        return colon > 0 && int.TryParse(text.AsSpan(colon + 1), out int port) && port is > 0 and <= 65535;
     }
 }

@@ -223,7 +223,7 @@ public static class OnnxDecodeCommand
                         break;
                     case "--tier":
                         tier = Value(args, ref i);
-                        if (tier != "embedded" && !IsHostAndPort(tier))
+                        if (tier != "embedded" && !KvBlockPool.Redis.RedisKvChunkStoreOptions.IsEndPoint(tier))
                         {
                             throw new FormatException($"--tier takes \"embedded\" or host:port (a port 1 to 65535), not '{tier}'.");
                         }
@@ -235,14 +235,6 @@ public static class OnnxDecodeCommand
             }
 
             return new Settings(model, run, tokensPerBlock, capacity, diagnostics, Help: false, tier);
-        }
-
-        private static bool IsHostAndPort(string text)
-        {
-            int colon = text.LastIndexOf(':');
-            return colon > 0
-                && int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port)
-                && port is >= 1 and <= 65535;
         }
 
         private static string Value(string[] args, ref int i)

@@ -89,6 +89,15 @@ public sealed class RedisKvChunkStoreOptions
     /// </exception>
     public void Validate() => RedisKvChunkStoreConfiguration.Validate(this);
 
+    /// <summary>
+    /// Whether <paramref name="text"/> is an endpoint <see cref="EndPoints"/> takes: a host name, an IPv4 address or an
+    /// IPv6 address in brackets, a colon, and a port 1 to 65535; nothing else (no connection-string options). For a
+    /// host that reads one endpoint from its command line and wants to refuse it before anything starts.
+    /// </summary>
+    /// <param name="text">The candidate, for example <c>cache.example:6379</c> or <c>[::1]:6379</c>; null is not one.</param>
+    /// <returns>Whether <see cref="Validate"/> would accept it as an endpoint.</returns>
+    public static bool IsEndPoint(string? text) => RedisKvChunkStoreConfiguration.IsHostAndPort(text);
+
     /// <summary>Describes the options without the password.</summary>
     /// <returns>For example <c>tier 'default' at 127.0.0.1:6379 as user 'app' (password set), TLS off, prefix 'kvblockpool:'</c>.</returns>
     public override string ToString() => string.Create(

@@ -246,6 +246,34 @@ public sealed class RedisKvChunkStoreTests(GarnetFixture garnet, ITestOutputHelp
         Assert.All(duration.GetMeasurementSnapshot().Where(m => Tagged(m.Tags, Name)), m => Assert.InRange(m.Value, 0, 5));
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:6379", true)]
+    [InlineData("cache.example:65535", true)]
+    [InlineData("[::1]:1", true)]
+    [InlineData("localhost", false)]
+    [InlineData("127.0.0.1:0", false)]
+    [InlineData("127.0.0.1:70000", false)]
+    [InlineData(":6379", false)]
+    [InlineData("::1:6379", false)]
+    [InlineData("cache:6380,password=x", false)]
+    [InlineData("redis://cache:6379", false)]
+    [InlineData("", false)]
+    [InlineData(null, false)]
+    public void IsEndPoint_takes_exactly_what_the_options_take_as_an_endpoint(string? text, bool expected)
+    {
+        Assert.Equal(expected, RedisKvChunkStoreOptions.IsEndPoint(text));
+        var options = new RedisKvChunkStoreOptions();
+        options.EndPoints.Add(text!);
+        if (expected)
+        {
+            options.Validate();
+        }
+        else
+        {
+            Assert.Throws<ArgumentException>(options.Validate);
+        }
+    }
+
     [Fact]
     public async Task Invalid_options_are_refused_before_anything_connects()
     {

@@ -1,5 +1,4 @@
-using System.Globalization;
-using System.Net;
+using KvBlockPool.Redis;
 
 namespace KvBlockPool.Cli.Simulate.Tier;
 
@@ -44,26 +43,11 @@ internal sealed record TierChoice
         {
             Embedded => InProcess,
             None => Off,
-            _ => IsHostAndPort(text) ? External(text) : null,
+            _ => RedisKvChunkStoreOptions.IsEndPoint(text) ? External(text) : null,
         };
         return choice is not null;
     }
 
     /// <summary>How the report names it.</summary>
     public override string ToString() => IsOff ? None : IsEmbedded ? "embedded Garnet (in this process, loopback)" : $"external server {EndPoint}{(UseTls ? " over TLS" : string.Empty)}";
-
-    private static bool IsHostAndPort(string text)
-    {
-        int colon = text.LastIndexOf(':');
-        if (colon <= 0 || colon == text.Length - 1)
-        {
-            return false;
-        }
-
-        string host = text[..colon];
-        bool hostIsValid = IPAddress.TryParse(host.Trim('[', ']'), out _) || Uri.CheckHostName(host) == UriHostNameType.Dns;
-        return hostIsValid
-            && int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port)
-            && port is >= 1 and <= IPEndPoint.MaxPort;
-    }
 }
